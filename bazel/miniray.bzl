@@ -1,0 +1,54 @@
+"""Project macros: every miniray target goes through one of these, so the
+shared compiler flags, test dependencies and extension shape live here only."""
+
+MINIRAY_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wno-unused-parameter",
+]
+
+def miniray_cc_library(name, copts = [], **kwargs):
+    """A C++ component of the core. Headers are included by their path from
+    cpp/src (e.g. "object_store/object_store.h")."""
+    native.cc_library(
+        name = name,
+        copts = MINIRAY_COPTS + copts,
+        strip_include_prefix = "/cpp/src",
+        **kwargs
+    )
+
+def miniray_cc_test(name, deps = [], copts = [], **kwargs):
+    """A GoogleTest test beside the code it tests."""
+    native.cc_test(
+        name = name,
+        copts = MINIRAY_COPTS + copts,
+        deps = deps + ["@com_google_googletest//:gtest_main"],
+        **kwargs
+    )
+
+def miniray_py_extension(name, srcs = [], deps = [], **kwargs):
+    """A pybind11 extension module: `name`.so, loadable by `import name`."""
+    native.cc_binary(
+        name = name + ".so",
+        srcs = srcs,
+        copts = MINIRAY_COPTS + ["-fvisibility=hidden"],
+        linkshared = True,
+        linkstatic = True,
+        deps = deps + ["@local_python//:pybind11"],
+        **kwargs
+    )
+
+def miniray_py_test(name, src, deps = [], data = [], size = "medium", **kwargs):
+    """A pytest file run by `bazel test`; the same file runs under plain pytest."""
+    native.py_test(
+        name = name,
+        srcs = [src, "//bazel:pytest_main.py"],
+        main = "//bazel:pytest_main.py",
+        python_version = "PY3",
+        deps = deps,
+        data = data,
+        size = size,
+        env = {"MINIRAY_TEST_SRC": native.package_name() + "/" + src},
+        **kwargs
+    )

@@ -1,0 +1,129 @@
+// Unique IDs for every entity miniray names: objects, tasks, actors, workers,
+// nodes and jobs. One template gives them all the same operations (random,
+// nil, binary and hex round trip, hashing), as Ray's src/ray/common/id.h.
+// An ObjectID is derived from the TaskID that creates it plus an index, so a
+// task's return IDs are known before the task runs.
+#ifndef MINIRAY_COMMON_ID_H_
+#define MINIRAY_COMMON_ID_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace miniray {
+
+// Fills `out` with `n` random bytes (a per-thread generator seeded from the
+// OS, so IDs from different processes and threads do not collide).
+void FillRandom(uint8_t* out, size_t n);
+
+template <typename T, size_t N>
+class BaseID {
+ public:
+  static constexpr size_t kSize = N;
+
+  // The nil ID (all zero bytes).
+  BaseID() { bytes_.fill(0); }
+
+  static T Nil() { return T(); }
+  static T FromRandom() {
+    T id;
+    FillRandom(id.bytes_.data(), N);
+    return id;
+  }
+  // `binary` must hold exactly kSize bytes; callers at the boundary check.
+  static T FromBinary(std::string_view binary) {
+    T id;
+    std::memcpy(id.bytes_.data(), binary.data(),
+                binary.size() < N ? binary.size() : N);
+    return id;
+  }
+
+  bool IsNil() const {
+    for (uint8_t b : bytes_) {
+      if (b != 0) return false;
+    }
+    return true;
+  }
+  std::string Binary() const {
+    return std::string(reinterpret_cast<const char*>(bytes_.data()), N);
+  }
+  std::string Hex() const {
+    static const char kDigits[] = "0123456789abcdef";
+    std::string out(2 * N, '0');
+    for (size_t i = 0; i < N; ++i) {
+      out[2 * i] = kDigits[bytes_[i] >> 4];
+      out[2 * i + 1] = kDigits[bytes_[i] & 0xf];
+    }
+    return out;
+  }
+  // FNV-1a over all bytes: derived IDs share prefixes, so use every byte.
+  size_t Hash() const {
+    uint64_t h = 1469598103934665603ull;
+    for (uint8_t b : bytes_) {
+      h = (h ^ b) * 1099511628211ull;
+    }
+    return static_cast<size_t>(h);
+  }
+  const uint8_t* data() const { return bytes_.data(); }
+
+  bool operator==(const BaseID& o) const { return bytes_ == o.bytes_; }
+  bool operator!=(const BaseID& o) const { return bytes_ != o.bytes_; }
+  bool operator<(const BaseID& o) const { return bytes_ < o.bytes_; }
+
+ protected:
+  std::array<uint8_t, N> bytes_;
+};
+
+class JobID : public BaseID<JobID, 4> {};
+class NodeID : public BaseID<NodeID, 16> {};
+class WorkerID : public BaseID<WorkerID, 16> {};
+class ActorID : public BaseID<ActorID, 16> {};
+class TaskID : public BaseID<TaskID, 16> {};
+
+// TaskID (16 bytes) followed by a 4-byte little-endian index. Index 0 is
+// never a task return, so puts use random IDs and returns use 1..n.
+class ObjectID : public BaseID<ObjectID, 20> {
+ public:
+  static ObjectID ForTaskReturn(const TaskID& task, uint32_t index) {
+    ObjectID id;
+    std::memcpy(id.bytes_.data(), task.data(), TaskID::kSize);
+    std::memcpy(id.bytes_.data() + TaskID::kSize, &index, sizeof(index));
+    return id;
+  }
+  TaskID Task() const {
+    return TaskID::FromBinary(std::string_view(
+        reinterpret_cast<const char*>(bytes_.data()), TaskID::kSize));
+  }
+  uint32_t Index() const {
+    uint32_t index;
+    std::memcpy(&index, bytes_.data() + TaskID::kSize, sizeof(index));
+    return index;
+  }
+};
+
+// Lets IDs key std::unordered_map / std::unordered_set.
+template <typename T>
+struct IDHash {
+  size_t operator()(const T& id) const { return id.Hash(); }
+};
+
+}  // namespace miniray
+
+namespace std {
+template <>
+struct hash<miniray::ObjectID> : miniray::IDHash<miniray::ObjectID> {};
+template <>
+struct hash<miniray::TaskID> : miniray::IDHash<miniray::TaskID> {};
+template <>
+struct hash<miniray::WorkerID> : miniray::IDHash<miniray::WorkerID> {};
+template <>
+struct hash<miniray::ActorID> : miniray::IDHash<miniray::ActorID> {};
+template <>
+struct hash<miniray::NodeID> : miniray::IDHash<miniray::NodeID> {};
+}  // namespace std
+
+#endif  // MINIRAY_COMMON_ID_H_
