@@ -1,0 +1,76 @@
+#include "scheduler/resources.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace miniray {
+
+ResourceSet ResourceSet::FromDemands(const std::vector<ResourceDemand>& demands) {
+  ResourceSet s;
+  for (const auto& d : demands) {
+    int64_t v = static_cast<int64_t>(std::llround(d.amount * kUnit));
+    if (v != 0) s.amounts_[d.name] += v;
+  }
+  return s;
+}
+
+bool ResourceSet::Contains(const ResourceSet& demand) const {
+  for (const auto& [name, amount] : demand.amounts_) {
+    auto it = amounts_.find(name);
+    int64_t have = it == amounts_.end() ? 0 : it->second;
+    if (have < amount) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> ResourceSet::FirstMissing(
+    const ResourceSet& demand) const {
+  for (const auto& [name, amount] : demand.amounts_) {
+    auto it = amounts_.find(name);
+    if (it == amounts_.end() || it->second < amount) return name;
+  }
+  return std::nullopt;
+}
+
+void ResourceSet::Add(const ResourceSet& other) {
+  for (const auto& [name, amount] : other.amounts_) amounts_[name] += amount;
+}
+
+void ResourceSet::Subtract(const ResourceSet& other) {
+  for (const auto& [name, amount] : other.amounts_) amounts_[name] -= amount;
+}
+
+double ResourceSet::Get(const std::string& name) const {
+  auto it = amounts_.find(name);
+  return it == amounts_.end() ? 0.0 : static_cast<double>(it->second) / kUnit;
+}
+
+ResourceSet ResourceSet::Only(const std::string& name) const {
+  ResourceSet s;
+  auto it = amounts_.find(name);
+  if (it != amounts_.end()) s.amounts_[name] = it->second;
+  return s;
+}
+
+std::vector<ResourceDemand> ResourceSet::ToDemands() const {
+  std::vector<ResourceDemand> out;
+  for (const auto& [name, amount] : amounts_) {
+    out.push_back({name, static_cast<double>(amount) / kUnit});
+  }
+  return out;
+}
+
+std::string ResourceSet::ToString() const {
+  std::ostringstream os;
+  os << "{";
+  bool first = true;
+  for (const auto& [name, amount] : amounts_) {
+    if (!first) os << ", ";
+    first = false;
+    os << name << ": " << static_cast<double>(amount) / kUnit;
+  }
+  os << "}";
+  return os.str();
+}
+
+}  // namespace miniray

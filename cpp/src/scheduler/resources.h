@@ -1,0 +1,48 @@
+// ResourceSet: amounts of named resources (CPU, GPU, memory, custom), as a
+// node's total, what is free, or what one task asks for. Amounts are kept
+// in fixed point (1/10000), as Ray does, so fractional requests such as
+// num_gpus=0.25 add and subtract exactly.
+#ifndef MINIRAY_SCHEDULER_RESOURCES_H_
+#define MINIRAY_SCHEDULER_RESOURCES_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/message.h"
+
+namespace miniray {
+
+class ResourceSet {
+ public:
+  static constexpr int64_t kUnit = 10000;
+
+  ResourceSet() = default;
+  static ResourceSet FromDemands(const std::vector<ResourceDemand>& demands);
+
+  // True when every amount in `demand` is available here.
+  bool Contains(const ResourceSet& demand) const;
+  // The first resource of `demand` this set can never satisfy (for the
+  // "infeasible task" warning), or nullopt.
+  std::optional<std::string> FirstMissing(const ResourceSet& demand) const;
+
+  void Add(const ResourceSet& other);
+  void Subtract(const ResourceSet& other);  // may go negative (oversubscribed)
+  double Get(const std::string& name) const;
+  // Only the named resource (e.g. the CPU part of a demand).
+  ResourceSet Only(const std::string& name) const;
+  bool empty() const { return amounts_.empty(); }
+
+  std::vector<ResourceDemand> ToDemands() const;
+  // Stable text form; equal demands give equal keys (a scheduling class).
+  std::string ToString() const;
+
+ private:
+  std::map<std::string, int64_t> amounts_;  // fixed point, kUnit = 1.0
+};
+
+}  // namespace miniray
+
+#endif  // MINIRAY_SCHEDULER_RESOURCES_H_

@@ -1,0 +1,244 @@
+#include "scheduler/scheduler.h"
+
+#include <cmath>
+
+#include "common/status.h"
+
+namespace miniray {
+
+Scheduler::Scheduler(ResourceSet total, int max_workers)
+    : total_(std::move(total)), max_workers_(max_workers), available_(total_) {
+  int gpus = static_cast<int>(total_.Get("GPU"));
+  gpu_free_.assign(gpus, ResourceSet::kUnit);
+}
+
+void Scheduler::SubmitTask(TaskSpec spec, const std::vector<ObjectID>& missing) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (missing.empty()) {
+    MakeReadyLocked(std::move(spec));
+    return;
+  }
+  TaskID id = spec.task_id;
+  for (const auto& dep : missing) waiters_[dep].push_back(id);
+  waiting_[id] = Waiting{std::move(spec), missing.size()};
+}
+
+void Scheduler::ObjectReady(const ObjectID& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return;
+  std::vector<TaskID> tasks = std::move(it->second);
+  waiters_.erase(it);
+  for (const auto& t : tasks) {
+    auto w = waiting_.find(t);
+    if (w == waiting_.end()) continue;
+    if (--w->second.missing == 0) {
+      TaskSpec spec = std::move(w->second.spec);
+      waiting_.erase(w);
+      MakeReadyLocked(std::move(spec));
+    }
+  }
+}
+
+void Scheduler::MakeReadyLocked(TaskSpec spec) {
+  std::string key = ResourceSet::FromDemands(spec.resources).ToString();
+  ready_[key].push_back(std::move(spec));
+  ++num_ready_;
+}
+
+void Scheduler::WorkersStarting(int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  starting_ += n;
+}
+
+void Scheduler::WorkerStartFailed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (starting_ > 0) --starting_;
+}
+
+void Scheduler::AddWorker(const WorkerID& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (starting_ > 0) --starting_;
+  workers_[worker] = Worker{};
+  idle_.push_back(worker);
+}
+
+std::optional<TaskSpec> Scheduler::RemoveWorker(const WorkerID& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker);
+  if (it == workers_.end()) return std::nullopt;
+  ReleaseWorkerLocked(it->second);
+  std::optional<TaskSpec> task = std::move(it->second.task);
+  workers_.erase(it);
+  return task;
+}
+
+void Scheduler::ReleaseWorkerLocked(Worker& w) {
+  ResourceSet held = w.held;
+  if (w.state == Worker::kBlocked) {
+    // Its CPUs were already given back when it blocked.
+    held.Subtract(held.Only("CPU"));
+  }
+  available_.Add(held);
+  for (int64_t g : w.gpu_ids) {
+    // Fractional GPU tasks hold part of one GPU; whole ones hold all of it.
+    double amount = w.held.Get("GPU");
+    int64_t part = amount >= 1 ? ResourceSet::kUnit
+                               : static_cast<int64_t>(std::llround(amount * ResourceSet::kUnit));
+    gpu_free_[g] += part;
+  }
+  w.held = ResourceSet();
+  w.gpu_ids.clear();
+}
+
+void Scheduler::TaskFinished(const WorkerID& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker);
+  if (it == workers_.end()) return;
+  ReleaseWorkerLocked(it->second);
+  it->second.task.reset();
+  it->second.state = Worker::kIdle;
+  idle_.push_back(worker);
+}
+
+void Scheduler::WorkerBlocked(const WorkerID& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker);
+  if (it == workers_.end() || it->second.state != Worker::kBusy) return;
+  it->second.state = Worker::kBlocked;
+  available_.Add(it->second.held.Only("CPU"));
+}
+
+void Scheduler::WorkerUnblocked(const WorkerID& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker);
+  if (it == workers_.end() || it->second.state != Worker::kBlocked) return;
+  it->second.state = Worker::kBusy;
+  // Take the CPUs back even if that oversubscribes the node for a while:
+  // the task was already running and must finish.
+  available_.Subtract(it->second.held.Only("CPU"));
+}
+
+bool Scheduler::AssignGpusLocked(double amount, std::vector<int64_t>* ids) {
+  if (amount <= 0) return true;
+  if (amount < 1) {
+    int64_t part = static_cast<int64_t>(std::llround(amount * ResourceSet::kUnit));
+    for (size_t g = 0; g < gpu_free_.size(); ++g) {
+      if (gpu_free_[g] >= part) {
+        gpu_free_[g] -= part;
+        ids->push_back(static_cast<int64_t>(g));
+        return true;
+      }
+    }
+    return false;
+  }
+  size_t need = static_cast<size_t>(std::ceil(amount));
+  std::vector<int64_t> chosen;
+  for (size_t g = 0; g < gpu_free_.size() && chosen.size() < need; ++g) {
+    if (gpu_free_[g] == ResourceSet::kUnit) chosen.push_back(static_cast<int64_t>(g));
+  }
+  if (chosen.size() < need) return false;
+  for (int64_t g : chosen) gpu_free_[g] = 0;
+  *ids = std::move(chosen);
+  return true;
+}
+
+Decisions Scheduler::Schedule() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Decisions d;
+  int need_workers = 0;
+  for (auto& [key, queue] : ready_) {
+    // Tasks of this class that fit but found no idle worker are counted
+    // against a simulated copy of the free resources.
+    ResourceSet simulated;
+    bool simulating = false;
+    for (size_t i = 0; i < queue.size();) {
+      ResourceSet demand = ResourceSet::FromDemands(queue[i].resources);
+      if (!total_.Contains(demand)) {
+        std::string missing = total_.FirstMissing(demand).value_or("?");
+        if (warned_.insert(key).second) {
+          d.warnings.push_back(
+              "task " + queue[i].name + " requires " + demand.ToString() +
+              " but this node has " + total_.ToString() + " (no '" + missing +
+              "' to satisfy it); it stays pending until the resource exists");
+        }
+        break;
+      }
+      if (simulating) {
+        if (!simulated.Contains(demand) || need_workers > 64) break;
+        simulated.Subtract(demand);
+        ++need_workers;
+        ++i;
+        continue;
+      }
+      if (!available_.Contains(demand)) break;
+      // Pop an idle worker, skipping stale entries.
+      WorkerID wid;
+      bool found = false;
+      while (!idle_.empty()) {
+        wid = idle_.back();
+        idle_.pop_back();
+        auto w = workers_.find(wid);
+        if (w != workers_.end() && w->second.state == Worker::kIdle &&
+            !w->second.task) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) {
+        simulating = true;
+        simulated = available_;
+        continue;
+      }
+      std::vector<int64_t> gpus;
+      if (!AssignGpusLocked(demand.Get("GPU"), &gpus)) {
+        idle_.push_back(wid);
+        break;
+      }
+      Worker& w = workers_[wid];
+      w.state = Worker::kBusy;
+      w.held = demand;
+      w.gpu_ids = gpus;
+      w.task = queue[i];
+      available_.Subtract(demand);
+      d.dispatches.push_back(Dispatch{wid, std::move(queue[i]), std::move(gpus)});
+      queue.erase(queue.begin() + static_cast<long>(i));
+      --num_ready_;
+    }
+  }
+  for (auto it = ready_.begin(); it != ready_.end();) {
+    it = it->second.empty() ? ready_.erase(it) : std::next(it);
+  }
+  int live = static_cast<int>(workers_.size()) + starting_;
+  int to_start = need_workers - starting_;
+  if (to_start > max_workers_ - live) to_start = max_workers_ - live;
+  if (to_start > 0) {
+    starting_ += to_start;
+    d.workers_to_start = to_start;
+  }
+  return d;
+}
+
+ResourceSet Scheduler::total() const { return total_; }
+
+ResourceSet Scheduler::available() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return available_;
+}
+
+size_t Scheduler::num_waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return waiting_.size();
+}
+
+size_t Scheduler::num_ready() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return num_ready_;
+}
+
+size_t Scheduler::num_workers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return workers_.size();
+}
+
+}  // namespace miniray

@@ -1,0 +1,112 @@
+// Scheduler: decides which task runs on which worker, and when to start
+// more workers. It is pure bookkeeping, with no sockets or processes: the
+// node runtime feeds it events (task submitted, object ready, worker
+// registered / finished / blocked / gone) and calls Schedule(), which
+// returns the decisions for the node to carry out.
+//
+// Rules (as Ray's raylet):
+//  - A task waits until all its top-level ObjectRef arguments are ready.
+//  - Ready tasks are grouped by resource shape (a "scheduling class") and
+//    run first-in first-out within a class; a class whose head does not fit
+//    does not hold back other classes.
+//  - A task runs when its resources fit in what is free and a worker is
+//    idle; the resources are held until it finishes.
+//  - A worker blocked in get()/wait() gives its CPUs back while it waits, so
+//    nested tasks can run; more workers start when tasks fit but none is idle.
+//  - A task that can never fit on this node stays pending, with a warning
+//    naming the missing resource.
+#ifndef MINIRAY_SCHEDULER_SCHEDULER_H_
+#define MINIRAY_SCHEDULER_SCHEDULER_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/id.h"
+#include "common/message.h"
+#include "scheduler/resources.h"
+
+namespace miniray {
+
+struct Dispatch {
+  WorkerID worker;
+  TaskSpec spec;
+  std::vector<int64_t> gpu_ids;  // GPU instances assigned to the task
+};
+
+struct Decisions {
+  std::vector<Dispatch> dispatches;
+  int workers_to_start = 0;
+  std::vector<std::string> warnings;  // to log once each
+};
+
+// Thread-safe: every public method takes mu_. Never calls out.
+class Scheduler {
+ public:
+  // `total`: the node's resources; GPU instances are numbered 0..GPU-1.
+  // `max_workers`: a hard cap on worker processes.
+  Scheduler(ResourceSet total, int max_workers);
+
+  // A new task; `missing` are its dependencies that are not ready yet.
+  void SubmitTask(TaskSpec spec, const std::vector<ObjectID>& missing);
+  // An object became ready: tasks waiting only on it become runnable.
+  void ObjectReady(const ObjectID& id);
+
+  // Worker lifecycle.
+  void WorkersStarting(int n);  // the node launched n worker processes
+  void WorkerStartFailed();     // one of them never registered
+  void AddWorker(const WorkerID& worker);  // registered and idle
+  // The worker's process is gone; returns the task it was running, if any.
+  std::optional<TaskSpec> RemoveWorker(const WorkerID& worker);
+  // The worker finished its task and is idle again.
+  void TaskFinished(const WorkerID& worker);
+  void WorkerBlocked(const WorkerID& worker);
+  void WorkerUnblocked(const WorkerID& worker);
+
+  Decisions Schedule();
+
+  ResourceSet total() const;
+  ResourceSet available() const;
+  size_t num_waiting() const;   // waiting for dependencies
+  size_t num_ready() const;     // runnable, waiting for resources/worker
+  size_t num_workers() const;
+
+ private:
+  struct Worker {
+    enum State { kIdle, kBusy, kBlocked } state = kIdle;
+    ResourceSet held;
+    std::vector<int64_t> gpu_ids;
+    std::optional<TaskSpec> task;
+  };
+  struct Waiting {
+    TaskSpec spec;
+    size_t missing = 0;
+  };
+  void MakeReadyLocked(TaskSpec spec);
+  bool AssignGpusLocked(double amount, std::vector<int64_t>* ids);
+  void ReleaseWorkerLocked(Worker& w);
+
+  mutable std::mutex mu_;
+  const ResourceSet total_;
+  const int max_workers_;
+  ResourceSet available_;                                  // guarded by mu_
+  std::vector<int64_t> gpu_free_;  // per GPU, fixed point; guarded by mu_
+  std::unordered_map<WorkerID, Worker> workers_;           // guarded by mu_
+  std::vector<WorkerID> idle_;  // may hold stale entries; guarded by mu_
+  int starting_ = 0;                                       // guarded by mu_
+  std::unordered_map<TaskID, Waiting> waiting_;            // guarded by mu_
+  std::unordered_map<ObjectID, std::vector<TaskID>> waiters_;  // guarded by mu_
+  std::map<std::string, std::deque<TaskSpec>> ready_;      // guarded by mu_
+  size_t num_ready_ = 0;                                   // guarded by mu_
+  std::set<std::string> warned_;                           // guarded by mu_
+};
+
+}  // namespace miniray
+
+#endif  // MINIRAY_SCHEDULER_SCHEDULER_H_

@@ -1,0 +1,164 @@
+#include "scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace miniray {
+namespace {
+
+ResourceSet Res(std::vector<ResourceDemand> d) { return ResourceSet::FromDemands(d); }
+
+TaskSpec Task(const std::string& name, std::vector<ResourceDemand> res = {{"CPU", 1}}) {
+  TaskSpec s;
+  s.task_id = TaskID::FromRandom();
+  s.name = name;
+  s.resources = std::move(res);
+  return s;
+}
+
+TEST(ResourceSetTest, FractionsAddUpExactly) {
+  ResourceSet total = Res({{"GPU", 1}});
+  ResourceSet quarter = Res({{"GPU", 0.25}});
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(total.Contains(quarter));
+    total.Subtract(quarter);
+  }
+  EXPECT_FALSE(total.Contains(quarter));
+  EXPECT_EQ(total.Get("GPU"), 0.0);
+  EXPECT_EQ(Res({{"CPU", 2}}).FirstMissing(Res({{"CPU", 1}, {"TPU", 1}})), "TPU");
+}
+
+TEST(SchedulerTest, RunsAtMostAsManyCpuTasksAsCpus) {
+  Scheduler s(Res({{"CPU", 2}}), 8);
+  WorkerID w[3] = {WorkerID::FromRandom(), WorkerID::FromRandom(), WorkerID::FromRandom()};
+  for (auto& id : w) s.AddWorker(id);
+  for (int i = 0; i < 5; ++i) s.SubmitTask(Task("f"), {});
+  Decisions d = s.Schedule();
+  EXPECT_EQ(d.dispatches.size(), 2u);
+  EXPECT_EQ(d.workers_to_start, 0);
+  EXPECT_EQ(s.num_ready(), 3u);
+  s.TaskFinished(d.dispatches[0].worker);
+  d = s.Schedule();
+  EXPECT_EQ(d.dispatches.size(), 1u);
+}
+
+TEST(SchedulerTest, FifoWithinAClass) {
+  Scheduler s(Res({{"CPU", 1}}), 8);
+  WorkerID w = WorkerID::FromRandom();
+  s.AddWorker(w);
+  std::vector<std::string> order;
+  for (int i = 0; i < 5; ++i) s.SubmitTask(Task("t" + std::to_string(i)), {});
+  for (int i = 0; i < 5; ++i) {
+    Decisions d = s.Schedule();
+    ASSERT_EQ(d.dispatches.size(), 1u);
+    order.push_back(d.dispatches[0].spec.name);
+    s.TaskFinished(w);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"t0", "t1", "t2", "t3", "t4"}));
+}
+
+TEST(SchedulerTest, TaskWaitsForItsDependencies) {
+  Scheduler s(Res({{"CPU", 1}}), 8);
+  s.AddWorker(WorkerID::FromRandom());
+  ObjectID a = ObjectID::FromRandom(), b = ObjectID::FromRandom();
+  s.SubmitTask(Task("needs_ab"), {a, b});
+  EXPECT_TRUE(s.Schedule().dispatches.empty());
+  EXPECT_EQ(s.num_waiting(), 1u);
+  s.ObjectReady(a);
+  EXPECT_TRUE(s.Schedule().dispatches.empty());
+  s.ObjectReady(b);
+  EXPECT_EQ(s.Schedule().dispatches.size(), 1u);
+}
+
+TEST(SchedulerTest, BlockedWorkerLendsItsCpuAndMoreWorkersStart) {
+  Scheduler s(Res({{"CPU", 1}}), 8);
+  WorkerID parent = WorkerID::FromRandom();
+  s.AddWorker(parent);
+  s.SubmitTask(Task("parent"), {});
+  ASSERT_EQ(s.Schedule().dispatches.size(), 1u);
+  s.SubmitTask(Task("child"), {});
+  EXPECT_TRUE(s.Schedule().dispatches.empty());  // no CPU free
+  s.WorkerBlocked(parent);                       // parent waits in get()
+  Decisions d = s.Schedule();
+  EXPECT_TRUE(d.dispatches.empty());
+  EXPECT_EQ(d.workers_to_start, 1);  // CPU free but no idle worker
+  EXPECT_EQ(s.Schedule().workers_to_start, 0);  // already starting
+  WorkerID child = WorkerID::FromRandom();
+  s.AddWorker(child);
+  d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  EXPECT_EQ(d.dispatches[0].worker, child);
+  s.TaskFinished(child);
+  s.WorkerUnblocked(parent);
+  EXPECT_EQ(s.available().Get("CPU"), 0.0);
+  s.TaskFinished(parent);
+  EXPECT_EQ(s.available().Get("CPU"), 1.0);
+}
+
+TEST(SchedulerTest, InfeasibleTaskStaysPendingWithAWarningOnce) {
+  Scheduler s(Res({{"CPU", 2}}), 8);
+  s.AddWorker(WorkerID::FromRandom());
+  s.SubmitTask(Task("needs_tpu", {{"CPU", 1}, {"TPU", 1}}), {});
+  s.SubmitTask(Task("ok"), {});
+  Decisions d = s.Schedule();
+  ASSERT_EQ(d.warnings.size(), 1u);
+  EXPECT_NE(d.warnings[0].find("TPU"), std::string::npos);
+  ASSERT_EQ(d.dispatches.size(), 1u);  // the feasible class still runs
+  EXPECT_EQ(d.dispatches[0].spec.name, "ok");
+  EXPECT_TRUE(s.Schedule().warnings.empty());
+  EXPECT_EQ(s.num_ready(), 1u);
+}
+
+TEST(SchedulerTest, GpuInstancesAreAssignedAndReturned) {
+  Scheduler s(Res({{"CPU", 4}, {"GPU", 2}}), 8);
+  for (int i = 0; i < 3; ++i) s.AddWorker(WorkerID::FromRandom());
+  s.SubmitTask(Task("g1", {{"GPU", 1}}), {});
+  s.SubmitTask(Task("g2", {{"GPU", 1}}), {});
+  s.SubmitTask(Task("g3", {{"GPU", 1}}), {});
+  Decisions d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 2u);
+  EXPECT_NE(d.dispatches[0].gpu_ids, d.dispatches[1].gpu_ids);
+  s.TaskFinished(d.dispatches[1].worker);
+  d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  EXPECT_EQ(d.dispatches[0].gpu_ids.size(), 1u);
+}
+
+TEST(SchedulerTest, RemovedWorkerReturnsItsTaskAndResources) {
+  Scheduler s(Res({{"CPU", 1}}), 8);
+  WorkerID w = WorkerID::FromRandom();
+  s.AddWorker(w);
+  s.SubmitTask(Task("crashy"), {});
+  ASSERT_EQ(s.Schedule().dispatches.size(), 1u);
+  auto task = s.RemoveWorker(w);
+  ASSERT_TRUE(task.has_value());
+  EXPECT_EQ(task->name, "crashy");
+  EXPECT_EQ(s.available().Get("CPU"), 1.0);
+  EXPECT_EQ(s.num_workers(), 0u);
+}
+
+TEST(SchedulerTest, ConcurrentEventsKeepAccountsConsistent) {
+  Scheduler s(Res({{"CPU", 2}}), 8);
+  std::vector<WorkerID> workers;
+  for (int i = 0; i < 2; ++i) {
+    workers.push_back(WorkerID::FromRandom());
+    s.AddWorker(workers.back());
+  }
+  std::thread submitter([&] {
+    for (int i = 0; i < 2000; ++i) s.SubmitTask(Task("f"), {});
+  });
+  int done = 0;
+  while (done < 2000) {
+    for (auto& d : s.Schedule().dispatches) {
+      s.TaskFinished(d.worker);
+      ++done;
+    }
+  }
+  submitter.join();
+  EXPECT_EQ(s.available().Get("CPU"), 2.0);
+  EXPECT_EQ(s.num_ready(), 0u);
+}
+
+}  // namespace
+}  // namespace miniray
