@@ -1,0 +1,1 @@
+"""miniray's implementation. Nothing here is public API."""

@@ -1,0 +1,78 @@
+"""ObjectRef: a handle to an object that exists, or will, in the object store.
+
+Each live ObjectRef counts as one reference held by this process (the
+CoreWorker tallies them and tells the node when the first appears and the
+last goes), so an object is freed once no handle, pending task or containing
+object refers to it.
+"""
+import asyncio
+import concurrent.futures
+import threading
+
+from miniray._private import serialization
+
+
+class ObjectRef:
+    __slots__ = ("_id", "_core", "__weakref__")
+
+    def __init__(self, id_bytes: bytes, core=None, *, borrowed: bool = False):
+        """Wraps an id this process already counts (`core` set), or, with
+        borrowed=True, one received from elsewhere (counted now)."""
+        self._id = id_bytes
+        self._core = core
+        if borrowed and core is not None:
+            core.add_borrowed_ref(id_bytes)
+
+    def __del__(self):
+        core = self._core
+        if core is not None:
+            try:
+                core.remove_local_ref(self._id)
+            except Exception:  # noqa: BLE001 - interpreter shutdown
+                pass
+
+    def binary(self) -> bytes:
+        return self._id
+
+    def hex(self) -> str:
+        return self._id.hex()
+
+    def task_id(self) -> bytes:
+        return self._id[:16]
+
+    def __hash__(self):
+        return hash(self._id)
+
+    def __eq__(self, other):
+        return isinstance(other, ObjectRef) and other._id == self._id
+
+    def __repr__(self):
+        return f"ObjectRef({self.hex()})"
+
+    def __reduce__(self):
+        # Inside a value or task argument: the containing object keeps the
+        # referenced object alive; the receiver counts a borrowed reference.
+        serialization.record_contained_ref(self._id)
+        return (_deserialize_ref, (self._id,))
+
+    def future(self) -> concurrent.futures.Future:
+        """A concurrent.futures.Future that resolves to the object's value."""
+        from miniray._private.worker import get
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def resolve():
+            try:
+                fut.set_result(get(self))
+            except BaseException as e:  # noqa: BLE001 - handed to the future
+                fut.set_exception(e)
+
+        threading.Thread(target=resolve, daemon=True).start()
+        return fut
+
+    def __await__(self):
+        return asyncio.wrap_future(self.future()).__await__()
+
+
+def _deserialize_ref(id_bytes: bytes) -> ObjectRef:
+    from miniray._private.worker import global_worker
+    return ObjectRef(id_bytes, global_worker.core, borrowed=True)

@@ -1,0 +1,161 @@
+"""How Python values become bytes for the object store, and back.
+
+Format (the C++ core never looks inside):
+
+    kind byte | body
+    0 PICKLE        body = pickle
+    1 PICKLE_OOB    body = u32 n, u64 pickle_len, u64 len[n], padding to 64,
+                    pickle, then each out-of-band buffer 64-byte aligned
+    2 TASK_ERROR    body = pickle of a RayTaskError
+
+Pickle protocol 5 moves large buffers (numpy arrays, bytes-like payloads)
+out of band: they are written once, straight into shared memory, and come
+back as read-only views of it (zero copy). cloudpickle handles functions,
+lambdas and classes defined in the driver's __main__.
+
+ObjectRefs met while pickling are recorded: the object that contains them
+keeps them alive (the node counts them as referenced by it).
+"""
+import pickle
+import struct
+import threading
+from typing import Any, List, Optional, Tuple
+
+import cloudpickle
+
+PICKLE = 0
+PICKLE_OOB = 1
+TASK_ERROR = 2
+ARGS_IN_OBJECT = 3  # task args too large to inline: they are the last dependency
+
+INLINE_LIMIT = 100 * 1024  # as Ray's max_direct_call_object_size
+_ALIGN = 64
+_PRIMITIVES = (int, float, str, bool, type(None), bytes)
+
+_context = threading.local()
+
+
+def _contained_refs() -> Optional[list]:
+    return getattr(_context, "refs", None)
+
+
+def record_contained_ref(id_bytes: bytes) -> None:
+    """Called by ObjectRef.__reduce__ while a value is being pickled."""
+    refs = _contained_refs()
+    if refs is not None:
+        refs.append(id_bytes)
+
+
+def _is_primitive(value) -> bool:
+    t = type(value)
+    if t in _PRIMITIVES:
+        return True
+    if t is tuple or t is list:
+        return len(value) < 64 and all(type(v) in _PRIMITIVES for v in value)
+    if t is dict:
+        return len(value) < 64 and all(
+            type(k) in _PRIMITIVES and type(v) in _PRIMITIVES for k, v in value.items())
+    return False
+
+
+class SerializedValue:
+    """A value cut into a pickle and its out-of-band buffers."""
+
+    __slots__ = ("kind", "pickled", "buffers", "contained", "total_size")
+
+    def __init__(self, kind: int, pickled: bytes, buffers: List[pickle.PickleBuffer],
+                 contained: List[bytes]):
+        self.kind = kind
+        self.pickled = pickled
+        self.buffers = [b.raw() for b in buffers]
+        self.contained = contained
+        if buffers:
+            self.total_size = _oob_layout(len(pickled), [len(b) for b in self.buffers])[-1]
+        else:
+            self.total_size = 1 + len(pickled)
+
+    def to_bytes(self) -> bytes:
+        if not self.buffers:
+            return bytes((self.kind,)) + self.pickled
+        out = bytearray(self.total_size)
+        self.write_to(memoryview(out))
+        return bytes(out)
+
+    def write_to(self, dest: memoryview) -> None:
+        """Writes the whole value into `dest` (total_size bytes)."""
+        if not self.buffers:
+            dest[0] = self.kind
+            dest[1:1 + len(self.pickled)] = self.pickled
+            return
+        lens = [len(b) for b in self.buffers]
+        offsets = _oob_layout(len(self.pickled), lens)
+        header = struct.pack(f"<BIQ{len(lens)}Q", PICKLE_OOB, len(lens), len(self.pickled), *lens)
+        dest[:len(header)] = header
+        dest[offsets[0]:offsets[0] + len(self.pickled)] = self.pickled
+        for buf, off in zip(self.buffers, offsets[1:-1]):
+            dest[off:off + len(buf)] = buf
+
+
+def _align(n: int) -> int:
+    return (n + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def _oob_layout(pickle_len: int, lens: List[int]) -> List[int]:
+    """Offsets of the pickle and of each buffer, then the total size."""
+    header = 1 + 4 + 8 + 8 * len(lens)
+    pos = _align(header)
+    offsets = [pos]
+    pos = _align(pos + pickle_len)
+    for n in lens:
+        offsets.append(pos)
+        pos = _align(pos + n)
+    offsets.append(pos)
+    return offsets
+
+
+def serialize(value: Any, kind: int = PICKLE) -> SerializedValue:
+    """Pickles `value`; raises TypeError naming the value if it cannot be."""
+    if kind == PICKLE and _is_primitive(value):
+        return SerializedValue(PICKLE, pickle.dumps(value, protocol=5), [], [])
+    buffers: List[pickle.PickleBuffer] = []
+
+    def keep_large_out_of_band(buf: pickle.PickleBuffer) -> bool:
+        # Returning True keeps a buffer in band: tiny ones are cheaper there.
+        if len(buf.raw()) < 1024:
+            return True
+        buffers.append(buf)
+        return False
+
+    outer = _contained_refs()
+    _context.refs = []
+    try:
+        pickled = cloudpickle.dumps(
+            value, protocol=5,
+            buffer_callback=keep_large_out_of_band if kind == PICKLE else None)
+        contained = _context.refs
+    except Exception as e:  # noqa: BLE001 - any pickling failure is the user's value
+        raise TypeError(
+            f"Could not serialize {_describe(value)}: {type(e).__name__}: {e}") from e
+    finally:
+        _context.refs = outer
+    return SerializedValue(PICKLE_OOB if buffers else kind, pickled, buffers, contained)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} of type {type(value).__name__}"
+
+
+def deserialize(data) -> Tuple[int, Any]:
+    """(kind, value) from bytes or a shared-memory Buffer."""
+    view = memoryview(data)
+    kind = view[0]
+    if kind != PICKLE_OOB:
+        return kind, pickle.loads(view[1:])
+    n, pickle_len = struct.unpack_from("<IQ", view, 1)
+    lens = struct.unpack_from(f"<{n}Q", view, 13)
+    offsets = _oob_layout(pickle_len, list(lens))
+    buffers = [view[off:off + ln] for off, ln in zip(offsets[1:-1], lens)]
+    return kind, pickle.loads(view[offsets[0]:offsets[0] + pickle_len], buffers=buffers)

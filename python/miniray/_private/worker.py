@@ -1,0 +1,378 @@
+"""The process-wide state of miniray and the core API (init, get, put, wait).
+
+One `Worker` per process: in the driver it starts the node runtime in
+process (C++ threads) and connects to it directly; in a worker process it
+connects over the node's Unix socket (see worker_main.py). Either way the
+CoreWorker (C++) does the talking; this module turns Python values into
+bytes and back and raises the right exceptions.
+"""
+import atexit
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import _miniray_core
+
+from miniray import exceptions
+from miniray._private import serialization
+from miniray._private.object_ref import ObjectRef
+
+DRIVER = "driver"
+WORKER = "worker"
+
+# Node error codes (ErrorType in cpp/src/common/message.h).
+_WORKER_DIED, _OBJECT_LOST, _TASK_CANCELLED = 1, 2, 3
+
+
+class Worker:
+    """Everything this process knows about its miniray session."""
+
+    def __init__(self):
+        self.mode: Optional[str] = None
+        self.core = None  # _miniray_core.CoreWorker
+        self.node = None  # _miniray_core.NodeRuntime (driver only)
+        self.lock = threading.RLock()
+        self.namespace = "default"
+        self.job_id = "01000000"
+        self.job_runtime_env: Dict[str, Any] = {}
+        self.exported_functions: set = set()
+        self.function_cache: Dict[bytes, Any] = {}
+        # The task this worker process is running (worker mode).
+        self.current_task_id: Optional[bytes] = None
+        self.current_task_name: Optional[str] = None
+        self.current_gpu_ids: List[int] = []
+
+    @property
+    def connected(self) -> bool:
+        return self.core is not None
+
+    def reset(self):
+        self.mode = None
+        self.core = None
+        self.node = None
+        self.exported_functions = set()
+        self.function_cache = {}
+        self.job_runtime_env = {}
+
+
+global_worker = Worker()
+
+
+def _ensure_connected() -> Worker:
+    w = global_worker
+    if w.core is None:
+        # As Ray: the first API call without init() starts a local runtime.
+        init()
+    return w
+
+
+# ---------------------------------------------------------------------------
+# init / shutdown
+
+_KNOWN_IGNORED_INIT_OPTIONS = {
+    "address", "include_dashboard", "dashboard_host", "dashboard_port",
+    "logging_level", "logging_format", "log_to_driver", "configure_logging",
+    "job_config", "_system_config", "_temp_dir", "local_mode", "runtime_env_setup_hook",
+    "_node_ip_address", "storage", "labels", "enable_resource_isolation",
+}
+
+
+class RayContext(dict):
+    """What init() returns: address information, usable as a context manager
+    (`with miniray.init(): ...` shuts down on exit), as Ray's RayContext."""
+
+    def __init__(self, info: Dict[str, Any]):
+        super().__init__(info)
+        self.address_info = info
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        shutdown()
+
+    def disconnect(self):
+        shutdown()
+
+
+def _default_object_store_memory() -> int:
+    # Ray's default: 30% of the machine's memory. The arena is a sparse
+    # memfd, so unused capacity costs nothing.
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 8 << 30
+    return max(64 << 20, int(total * 0.3))
+
+
+def _check_number(name: str, value, *, allow_none=True, integer=False):
+    if value is None and allow_none:
+        return
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise TypeError(f"{name} must be a{'n integer' if integer else ' number'}, "
+                        f"got {value!r} of type {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def init(num_cpus: Optional[int] = None, num_gpus: Optional[float] = None,
+         resources: Optional[Dict[str, float]] = None,
+         object_store_memory: Optional[int] = None, *,
+         ignore_reinit_error: bool = False, namespace: Optional[str] = None,
+         runtime_env: Optional[Dict[str, Any]] = None,
+         num_workers: Optional[int] = None, **kwargs) -> RayContext:
+    """Starts miniray in this process: the node runtime (C++ threads) and
+    `num_cpus` worker processes. Arguments as ray.init; `num_workers` is an
+    alias of num_cpus (the design's name)."""
+    unknown = set(kwargs) - _KNOWN_IGNORED_INIT_OPTIONS
+    if unknown:
+        raise TypeError(f"init() got unknown keyword argument(s): {', '.join(sorted(unknown))}")
+    address = kwargs.get("address")
+    if address not in (None, "local", "auto"):
+        raise ValueError(f"miniray runs on this machine only; address={address!r} is not supported")
+    w = global_worker
+    with w.lock:
+        if w.connected:
+            if ignore_reinit_error:
+                return RayContext(_address_info())
+            raise RuntimeError("Maybe you called miniray.init twice by accident? "
+                               "This error can be suppressed by passing in "
+                               "'ignore_reinit_error=True' or by calling "
+                               "'miniray.shutdown()' prior to 'miniray.init()'.")
+        if num_workers is not None and num_cpus is None:
+            num_cpus = num_workers
+        _check_number("num_cpus", num_cpus, integer=False)
+        _check_number("num_gpus", num_gpus)
+        _check_number("object_store_memory", object_store_memory, integer=True)
+        if resources is not None:
+            if not isinstance(resources, dict):
+                raise TypeError(f"resources must be a dict, got {type(resources).__name__}")
+            for k, v in resources.items():
+                if k in ("CPU", "GPU"):
+                    raise ValueError("Use the 'num_cpus' and 'num_gpus' arguments instead of "
+                                     "'CPU' and 'GPU' in 'resources'")
+                _check_number(f"resources[{k!r}]", v)
+        if runtime_env is not None and not isinstance(runtime_env, dict):
+            raise TypeError("runtime_env must be a dict")
+        if num_cpus is None:
+            num_cpus = os.cpu_count() or 1
+        if num_gpus is None:
+            num_gpus = _detect_gpus()
+        totals = {"CPU": float(num_cpus), "memory": float(_total_memory() * 0.7)}
+        if num_gpus:
+            totals["GPU"] = float(num_gpus)
+        store_memory = object_store_memory or _default_object_store_memory()
+        totals["object_store_memory"] = float(store_memory)
+        totals.update({k: float(v) for k, v in (resources or {}).items()})
+
+        runtime_env = dict(runtime_env or {})
+        working_dir = runtime_env.get("working_dir")
+        worker_env = dict(os.environ)
+        worker_env.update({str(k): str(v) for k, v in runtime_env.get("env_vars", {}).items()})
+        worker_env["MINIRAY_DRIVER_SYS_PATH"] = json.dumps([os.path.abspath(p) if p else os.getcwd() for p in sys.path])
+        worker_env["MINIRAY_NAMESPACE"] = namespace or "default"
+        if working_dir:
+            worker_env["MINIRAY_WORKING_DIR"] = os.path.abspath(working_dir)
+        # worker_main must import even before the driver's sys.path is set.
+        pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        core_root = os.path.dirname(os.path.abspath(_miniray_core.__file__))
+        worker_env["PYTHONPATH"] = os.pathsep.join(
+            dict.fromkeys([os.path.dirname(pkg_root), core_root] +
+                          [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        worker_env.setdefault("PYTHONUNBUFFERED", "1")
+
+        node = _miniray_core.NodeRuntime(
+            resources=totals,
+            object_store_memory=store_memory,
+            prestart_workers=int(max(1, min(num_cpus, 64))) if num_cpus >= 1 else 1,
+            max_workers=max(8, int(num_cpus) * 8),
+            worker_argv=[sys.executable, "-m", "miniray._private.worker_main"],
+            worker_env=[f"{k}={v}" for k, v in worker_env.items()],
+        )
+        w.node = node
+        w.core = _miniray_core.CoreWorker.connect_local(node)
+        w.mode = DRIVER
+        w.namespace = namespace or "default"
+        w.job_runtime_env = runtime_env
+        w.exported_functions = set()
+        w.function_cache = {}
+        return RayContext(_address_info())
+
+
+def _address_info() -> Dict[str, Any]:
+    w = global_worker
+    return {"node_id": w.core.node_id, "address": w.node.socket_name if w.node else None,
+            "session_dir": None, "namespace": w.namespace}
+
+
+def _detect_gpus() -> int:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip()])
+    try:
+        return len([d for d in os.listdir("/dev") if d.startswith("nvidia") and d[6:].isdigit()])
+    except OSError:
+        return 0
+
+
+def _total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 8 << 30
+
+
+def shutdown() -> None:
+    """Stops the runtime: workers are killed, sockets closed, shared memory
+    released. init() may be called again afterwards."""
+    w = global_worker
+    with w.lock:
+        if w.mode != DRIVER:
+            return
+        core, node = w.core, w.node
+        w.reset()
+        if core is not None:
+            core.shutdown()
+        if node is not None:
+            node.stop()
+
+
+atexit.register(shutdown)
+
+
+def is_initialized() -> bool:
+    return global_worker.connected
+
+
+# ---------------------------------------------------------------------------
+# put / get / wait
+
+def put(value: Any, *, _owner=None) -> ObjectRef:
+    """Stores `value` in the object store and returns its ObjectRef."""
+    if isinstance(value, ObjectRef):
+        raise TypeError("Calling 'put' on an ObjectRef is not allowed. If you really "
+                        "want to do this, you can wrap the ObjectRef in a list and "
+                        "call 'put' on it.")
+    w = _ensure_connected()
+    return store_value(w, os.urandom(20), serialization.serialize(value))
+
+
+def store_value(w: Worker, id_bytes: bytes, sv: serialization.SerializedValue) -> ObjectRef:
+    """Puts a serialized value under `id_bytes`: inline when small, else
+    written once into shared memory."""
+    core = w.core
+    if sv.total_size <= serialization.INLINE_LIMIT:
+        core.put_inline(id_bytes, sv.to_bytes(), sv.contained)
+    else:
+        buf = core.create(id_bytes, sv.total_size)
+        sv.write_to(memoryview(buf))
+        del buf
+        core.seal(id_bytes, sv.contained)
+    return ObjectRef(id_bytes, core)
+
+
+def _to_exception(value) -> Optional[BaseException]:
+    """The exception a stored value stands for, if it is an error."""
+    if isinstance(value, tuple):
+        code, message = value
+        if code == _WORKER_DIED:
+            return exceptions.WorkerCrashedError(message)
+        if code == _TASK_CANCELLED:
+            return exceptions.TaskCancelledError(message)
+        return exceptions.ObjectLostError(message=message)
+    return None
+
+
+def deserialize_value(value) -> Any:
+    """A value from a Get reply; raises the stored error if it is one."""
+    err = _to_exception(value)
+    if err is not None:
+        raise err
+    kind, obj = serialization.deserialize(value)
+    if kind == serialization.TASK_ERROR:
+        if isinstance(obj, exceptions.RayTaskError):
+            raise obj.as_instanceof_cause()
+        raise obj
+    return obj
+
+
+def _refs_from(object_refs, what: str) -> List[ObjectRef]:
+    if not isinstance(object_refs, (list, tuple)):
+        raise TypeError(f"{what} expects an ObjectRef or a list of ObjectRefs, "
+                        f"got {type(object_refs).__name__}")
+    for r in object_refs:
+        if not isinstance(r, ObjectRef):
+            raise TypeError(f"{what} expects ObjectRefs, got {r!r} of type {type(r).__name__}")
+    return list(object_refs)
+
+
+def _timeout_arg(timeout) -> float:
+    if timeout is None:
+        return -1.0
+    _check_number("timeout", timeout, allow_none=False)
+    return float(timeout)
+
+
+def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
+        timeout: Optional[float] = None) -> Any:
+    """The values of `object_refs` (one ref, or a list in the same order),
+    waiting for them; raises a task's error, or GetTimeoutError."""
+    w = _ensure_connected()
+    single = isinstance(object_refs, ObjectRef)
+    refs = [object_refs] if single else _refs_from(object_refs, "get")
+    values = w.core.get([r._id for r in refs], _timeout_arg(timeout))
+    results = [deserialize_value(v) for v in values]
+    return results[0] if single else results
+
+
+def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
+         timeout: Optional[float] = None, fetch_local: bool = True
+         ) -> Tuple[List[ObjectRef], List[ObjectRef]]:
+    """(ready, not_ready): the first `num_returns` refs that are ready, in
+    input order, and the rest."""
+    w = _ensure_connected()
+    if isinstance(object_refs, ObjectRef):
+        raise TypeError("wait() expects a list of ObjectRefs, got a single ObjectRef")
+    refs = _refs_from(object_refs, "wait")
+    if len(set(refs)) != len(refs):
+        raise ValueError("Wait requires a list of unique object refs.")
+    _check_number("num_returns", num_returns, allow_none=False, integer=True)
+    if num_returns > len(refs):
+        raise ValueError(f"num_returns ({num_returns}) cannot exceed the number of "
+                         f"object refs ({len(refs)})")
+    if num_returns == 0 or not refs:
+        return [], refs
+    flags = w.core.wait([r._id for r in refs], num_returns, _timeout_arg(timeout))
+    ready, not_ready = [], []
+    for r, f in zip(refs, flags):
+        (ready if f and len(ready) < num_returns else not_ready).append(r)
+    return ready, not_ready
+
+
+# ---------------------------------------------------------------------------
+# Cluster information
+
+def cluster_resources() -> Dict[str, float]:
+    return dict(_ensure_connected().core.resources()[0])
+
+
+def available_resources() -> Dict[str, float]:
+    total, available = _ensure_connected().core.resources()
+    return {k: v for k, v in available.items() if v > 0 or k not in total}
+
+
+def nodes() -> List[Dict[str, Any]]:
+    w = _ensure_connected()
+    return [{
+        "NodeID": w.core.node_id, "Alive": True, "alive": True,
+        "NodeManagerAddress": "127.0.0.1", "NodeManagerHostname": os.uname().nodename,
+        "Resources": cluster_resources(),
+    }]
+
+
+def get_gpu_ids() -> List[int]:
+    return list(global_worker.current_gpu_ids)

@@ -1,0 +1,97 @@
+"""The main loop of a worker process.
+
+Started by the node runtime as `python -m miniray._private.worker_main
+--address=<socket>`. It connects, then runs tasks one at a time: fetch the
+function (cached), rebuild the arguments (dependency values arrive with the
+task; shared-memory ones are mapped without a copy), run, store the returns.
+Output printed by a task reaches the driver's terminal prefixed with the
+task's name and this process's pid, as Ray prints it.
+"""
+import json
+import os
+import signal
+import sys
+import traceback
+
+
+def _setup_path():
+    # Workers import what the driver can: its sys.path, and its cwd (or the
+    # job's working_dir), as Ray's workers do.
+    working_dir = os.environ.get("MINIRAY_WORKING_DIR")
+    if working_dir:
+        os.chdir(working_dir)
+    driver_path = json.loads(os.environ.get("MINIRAY_DRIVER_SYS_PATH", "[]"))
+    if working_dir:
+        driver_path.insert(0, working_dir)
+    sys.path[:] = list(dict.fromkeys(driver_path + sys.path))
+
+
+class _PrefixedStream:
+    """A text stream that prefixes each line with "(task pid=N) "."""
+
+    def __init__(self, stream, worker):
+        self._stream = stream
+        self._worker = worker
+        self._pending = ""
+
+    def write(self, text):
+        self._pending += text
+        if "\n" in self._pending:
+            *lines, self._pending = self._pending.split("\n")
+            prefix = f"({self._worker.current_task_name or 'worker'} pid={os.getpid()}) "
+            self._stream.write("".join(prefix + line + "\n" for line in lines))
+            self._stream.flush()
+        return len(text)
+
+    def flush(self):
+        if self._pending:
+            self.write("\n")
+        self._stream.flush()
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self._stream.fileno()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def main():
+    # Ctrl-C in the terminal reaches the whole process group; the driver
+    # handles it. Workers end when the node goes away.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _setup_path()
+    address = next(a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--address="))
+
+    import _miniray_core
+    from miniray._private import worker as worker_mod
+    from miniray._private import executor
+
+    core = _miniray_core.CoreWorker.connect(address)
+    w = worker_mod.global_worker
+    w.core = core
+    w.mode = worker_mod.WORKER
+    w.namespace = os.environ.get("MINIRAY_NAMESPACE", "default")
+    sys.stdout = _PrefixedStream(sys.stdout, w)
+    sys.stderr = _PrefixedStream(sys.stderr, w)
+    try:
+        while True:
+            task = core.next_task(-1.0)
+            if task is None:  # the node is gone
+                break
+            executor.execute_task(w, task)
+    except BaseException:  # noqa: BLE001 - report, then exit
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001
+            pass
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
