@@ -50,5 +50,7 @@ def miniray_py_test(name, src, deps = [], data = [], size = "medium", **kwargs):
         data = data,
         size = size,
         env = {"MINIRAY_TEST_SRC": native.package_name() + "/" + src},
+        # No implicit __init__.py: test dirs stay plain dirs, as under pytest.
+        legacy_create_init = False,
         **kwargs
     )

@@ -82,6 +82,7 @@ def main():
             if task is None:  # the node is gone
                 break
             executor.execute_task(w, task)
+            del task  # drop argument views now, not when the next task comes
     except BaseException:  # noqa: BLE001 - report, then exit
         traceback.print_exc()
     finally:

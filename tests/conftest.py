@@ -1,0 +1,49 @@
+"""Shared fixtures. Under `bazel test` the py_library puts miniray and
+_miniray_core on sys.path; under plain `pytest tests/` we add the source
+package and the extension that `./bazelw build //python:all` produced."""
+import gc
+import os
+import sys
+import time
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+try:
+    import _miniray_core  # noqa: F401
+except ImportError:
+    sys.path[:0] = [os.path.join(_ROOT, "bazel-bin", "python"), os.path.join(_ROOT, "python")]
+
+import pytest  # noqa: E402
+
+import miniray  # noqa: E402
+
+
+@pytest.fixture
+def ray_start():
+    """A fresh 2-CPU runtime for one test."""
+    miniray.init(num_cpus=2, object_store_memory=512 << 20)
+    yield miniray
+    miniray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_shared():
+    """One 2-CPU runtime shared by the tests of a module (faster)."""
+    miniray.init(num_cpus=2, object_store_memory=512 << 20)
+    yield miniray
+    miniray.shutdown()
+
+
+def node_stats():
+    from miniray._private.worker import global_worker
+    return global_worker.node.stats()
+
+
+def wait_for(predicate, timeout=10.0, interval=0.01):
+    """Polls `predicate` until true (for effects that travel between processes)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        gc.collect()
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -1,0 +1,122 @@
+"""Failures: task exceptions, propagation, worker crashes and retries."""
+import os
+
+import pytest
+
+import miniray
+from miniray.exceptions import RayTaskError, WorkerCrashedError
+
+
+class MyError(Exception):
+    def __init__(self, code):
+        super().__init__(f"code {code}")
+        self.code = code
+
+
+@miniray.remote
+def fail(code):
+    raise MyError(code)
+
+
+def test_exception_keeps_type_cause_and_traceback(ray_shared):
+    with pytest.raises(MyError) as info:
+        miniray.get(fail.remote(7))
+    err = info.value
+    assert isinstance(err, RayTaskError)
+    assert isinstance(err.cause, MyError) and err.cause.code == 7
+    assert err.code == 7  # attributes of the cause read through
+    text = str(err)
+    assert "Traceback" in text and "in fail" in text and "code 7" in text
+
+
+def test_builtin_exception_type(ray_shared):
+    @miniray.remote
+    def divide(a, b):
+        return a / b
+
+    with pytest.raises(ZeroDivisionError):
+        miniray.get(divide.remote(1, 0))
+
+
+def test_error_propagates_through_dependent_tasks(ray_shared):
+    @miniray.remote
+    def plus_one(x):
+        return x + 1
+
+    r = plus_one.remote(plus_one.remote(fail.remote(3)))
+    with pytest.raises(MyError) as info:
+        miniray.get(r)
+    assert info.value.cause.code == 3
+
+
+def test_error_propagates_through_nested_get(ray_shared):
+    @miniray.remote
+    def outer():
+        return miniray.get(fail.remote(5))
+
+    with pytest.raises(MyError) as info:
+        miniray.get(outer.remote())
+    assert info.value.cause.code == 5
+    assert "outer" in str(info.value)
+
+
+def test_get_of_list_raises_first_error(ray_shared):
+    ok = miniray.put(1)
+    with pytest.raises(MyError):
+        miniray.get([ok, fail.remote(1)])
+
+
+def test_unpicklable_exception_still_reported(ray_shared):
+    @miniray.remote
+    def weird():
+        import threading
+
+        class Bad(Exception):
+            def __init__(self):
+                super().__init__("unpicklable")
+                self.lock = threading.Lock()
+
+        raise Bad()
+
+    with pytest.raises(RayTaskError, match="unpicklable"):
+        miniray.get(weird.remote())
+
+
+def test_worker_crash_without_retries_raises_worker_crashed(ray_shared):
+    @miniray.remote(max_retries=0)
+    def die():
+        os._exit(3)
+
+    with pytest.raises(WorkerCrashedError, match="exited with code 3"):
+        miniray.get(die.remote(), timeout=30)
+    # The pool replaces the dead worker.
+    assert miniray.get(miniray.remote(lambda: 1).remote(), timeout=30) == 1
+
+
+def test_worker_crash_is_retried(ray_shared, tmp_path):
+    marker = tmp_path / "attempts"
+
+    @miniray.remote(max_retries=2)
+    def flaky():
+        n = int(marker.read_text()) if marker.exists() else 0
+        marker.write_text(str(n + 1))
+        if n == 0:
+            os._exit(1)
+        return "recovered"
+
+    assert miniray.get(flaky.remote(), timeout=30) == "recovered"
+    assert marker.read_text() == "2"
+
+
+def test_retry_exceptions(ray_shared, tmp_path):
+    marker = tmp_path / "tries"
+
+    @miniray.remote(max_retries=3, retry_exceptions=True)
+    def flaky():
+        n = int(marker.read_text()) if marker.exists() else 0
+        marker.write_text(str(n + 1))
+        if n < 2:
+            raise ValueError("not yet")
+        return n
+
+    assert miniray.get(flaky.remote()) == 2

@@ -1,0 +1,92 @@
+"""Objects: zero-copy numpy, reference counting, store capacity."""
+import gc
+
+import numpy as np
+import pytest
+
+import miniray
+from miniray.exceptions import ObjectStoreFullError
+
+from conftest import node_stats, wait_for
+
+
+def test_large_array_from_task_is_read_only_zero_copy(ray_start):
+    @miniray.remote
+    def make():
+        return np.ones(25_000_000, dtype=np.float64)  # 200 MB
+
+    arr = miniray.get(make.remote())
+    assert arr.shape == (25_000_000,) and arr[-1] == 1.0
+    assert not arr.flags.writeable and not arr.flags.owndata
+    # The array's memory lies inside the node's shared-memory arena.
+    base = arr.base
+    while not hasattr(base, "address") and getattr(base, "obj", None) is not None:
+        base = base.obj
+    with pytest.raises(ValueError):
+        arr[0] = 2.0
+    # A second get maps the same memory again: no copy was made.
+    arr2 = miniray.get(miniray.put(arr))
+    assert arr2.shape == arr.shape
+
+
+def test_get_twice_shares_memory(ray_start):
+    ref = miniray.put(np.arange(1_000_000))
+    a, b = miniray.get(ref), miniray.get(ref)
+    assert a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    np.testing.assert_array_equal(a, np.arange(1_000_000))
+
+
+def test_numpy_array_passed_to_task_without_copy(ray_start):
+    @miniray.remote
+    def total(x):
+        return float(x.sum()), x.flags.writeable
+
+    data = np.ones(10_000_000, dtype=np.float32)
+    assert miniray.get(total.remote(data)) == (1e7, False)
+    ref = miniray.put(data)
+    assert miniray.get(total.remote(ref)) == (1e7, False)
+
+
+def test_objects_are_freed_when_refs_are_dropped(ray_start):
+    @miniray.remote
+    def make(n):
+        return np.zeros(n, dtype=np.uint8)
+
+    @miniray.remote
+    def length(x):
+        return len(x)
+
+    refs = [make.remote(1 << 20) for _ in range(5)] + [miniray.put(np.ones(1 << 20))]
+    assert miniray.get(length.remote(refs[0])) == 1 << 20
+    held = miniray.get(refs[1])
+    assert node_stats()["store_used"] > 0
+    del refs
+    # `held` still maps one object: it stays until the view is gone.
+    assert wait_for(lambda: node_stats()["num_store_objects"] == 1)
+    del held
+    assert wait_for(lambda: node_stats()["store_used"] == 0 and node_stats()["num_objects"] == 0)
+
+
+def test_nested_ref_keeps_inner_object_alive(ray_start):
+    inner = miniray.put(np.arange(200_000))
+    outer = miniray.put([inner])
+    del inner
+    gc.collect()
+    got = miniray.get(miniray.get(outer)[0])
+    assert got[-1] == 199_999
+    del outer, got
+    assert wait_for(lambda: node_stats()["num_objects"] == 0)
+
+
+def test_store_full_raises_and_keeps_stored_objects():
+    miniray.init(num_cpus=1, object_store_memory=32 << 20)
+    try:
+        kept = miniray.put(np.full(3_000_000, 5, dtype=np.int64))  # 24 MB
+        with pytest.raises(ObjectStoreFullError, match="object store is full"):
+            miniray.put(np.zeros(2_000_000, dtype=np.int64))  # 16 MB more
+        assert miniray.get(kept)[123] == 5
+        del kept
+        assert wait_for(lambda: node_stats()["store_used"] == 0)
+        assert miniray.get(miniray.put(np.zeros(2_000_000)))[0] == 0
+    finally:
+        miniray.shutdown()

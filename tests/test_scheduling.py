@@ -1,0 +1,83 @@
+"""Scheduling behaviour: resources, concurrency, nesting, pending tasks."""
+import time
+
+import pytest
+
+import miniray
+
+
+def test_at_most_n_concurrent_single_cpu_tasks(ray_start):
+    @miniray.remote(num_cpus=1)
+    def span():
+        start = time.time()
+        time.sleep(0.3)
+        return start, time.time()
+
+    spans = miniray.get([span.remote() for _ in range(6)])
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    assert peak == 2  # both CPUs used, never more
+
+
+def test_num_cpus_2_task_runs_alone(ray_start):
+    @miniray.remote(num_cpus=2)
+    def wide():
+        start = time.time()
+        time.sleep(0.2)
+        return start, time.time()
+
+    spans = sorted(miniray.get([wide.remote() for _ in range(3)]))
+    for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+        assert s2 >= e1 - 0.01
+
+
+def test_nested_tasks_three_levels_do_not_deadlock(ray_start):
+    @miniray.remote(num_cpus=1)
+    def leaf(x):
+        return x * 2
+
+    @miniray.remote(num_cpus=1)
+    def middle(x):
+        return sum(miniray.get([leaf.remote(x), leaf.remote(x + 1)]))
+
+    @miniray.remote(num_cpus=1)
+    def top(x):
+        return sum(miniray.get([middle.remote(x), middle.remote(x + 10)]))
+
+    # 4 top-level tasks on 2 CPUs: every level blocks in get().
+    results = miniray.get([top.remote(i) for i in range(4)], timeout=60)
+    expected = [2 * (i + i + 1) + 2 * (i + 10 + i + 11) for i in range(4)]
+    assert results == expected
+
+
+def test_infeasible_task_stays_pending_with_a_warning(ray_start, capfd):
+    @miniray.remote(resources={"TPU": 1})
+    def needs_tpu():
+        return 1
+
+    r = needs_tpu.remote()
+    ready, not_ready = miniray.wait([r], timeout=0.5)
+    assert ready == [] and not_ready == [r]
+    err = capfd.readouterr().err
+    assert "TPU" in err and "pending" in err
+    # Other work still runs.
+    assert miniray.get(miniray.remote(lambda: 5).remote()) == 5
+
+
+def test_custom_and_fractional_resources(ray_start):
+    miniray.shutdown()
+    miniray.init(num_cpus=2, resources={"disk": 1})
+
+    @miniray.remote(num_cpus=0.5, resources={"disk": 0.5})
+    def half():
+        start = time.time()
+        time.sleep(0.2)
+        return start, time.time()
+
+    spans = miniray.get([half.remote() for _ in range(2)])
+    # Two halves of one "disk" fit together.
+    assert abs(spans[0][0] - spans[1][0]) < 0.15
+    assert miniray.cluster_resources()["disk"] == 1.0
