@@ -8,6 +8,7 @@ the interpreter itself where things are and builds a small repository:
   @local_python//:python_toolchain  a py_runtime for that same interpreter,
                                     so py_test runs with the packages that
                                     requirements.txt installed.
+  @local_python//:defs.bzl          PYTHON_INTERPRETER, PYTHON_TAG (cp311)
 
 The interpreter is $MINIRAY_PYTHON (./bazelw sets it), else python3 on PATH.
 """
@@ -21,6 +22,7 @@ def _python_configure_impl(ctx):
     script = "\n".join([
         "import sys, sysconfig",
         "print(sys.executable)",
+        "print('cp%d%d' % sys.version_info[:2])",
         "print(sysconfig.get_paths()['include'])",
         "try:",
         "    import pybind11; print(pybind11.get_include())",
@@ -30,7 +32,7 @@ def _python_configure_impl(ctx):
     result = ctx.execute([str(python), "-c", script])
     if result.return_code != 0:
         fail("python_configure: %s failed: %s" % (python, result.stderr))
-    executable, include, pybind11_include = result.stdout.strip().split("\n")
+    executable, python_tag, include, pybind11_include = result.stdout.strip().split("\n")
     if not pybind11_include:
         fail("python_configure: pybind11 is not installed for %s; run ./bazelw" % executable)
     ctx.symlink(include, "python_include")
@@ -73,6 +75,11 @@ toolchain(
 exports_files(["interpreter.txt"])
 """.format(executable = executable))
     ctx.file("interpreter.txt", executable + "\n")
+
+    # Constants for BUILD files (the wheel's name and the interpreter).
+    ctx.file("defs.bzl", """PYTHON_INTERPRETER = "{executable}"
+PYTHON_TAG = "{tag}"
+""".format(executable = executable, tag = python_tag))
 
 python_configure = repository_rule(
     implementation = _python_configure_impl,

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the wheel, installs it into a fresh venv and runs the acceptance
+# snippet and a remote task from a directory outside the repository.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+./bazelw build //python:wheel
+wheel="$(ls "$root"/bazel-bin/python/miniray-*.whl)"
+python="$(cat "$(./bazelw info output_base 2>/dev/null)/external/local_python/interpreter.txt")"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+"$python" -m venv "$tmp/venv"
+# cloudpickle and numpy come from the index; the wheel itself from Bazel.
+"$tmp/venv/bin/pip" install -q "$wheel" "numpy==$("$python" -c 'import numpy; print(numpy.__version__)')" 2>&1 | grep -v "^WARNING" || true
+cd "$tmp"
+"$tmp/venv/bin/python" - <<'PY'
+import _miniray_core
+import miniray
+import numpy as np
+
+assert "site-packages" in miniray.__file__, miniray.__file__
+store = _miniray_core.ObjectStore()
+ref = store.put(b"hello")
+data = store.get(ref)
+assert data == b"hello"
+view = np.frombuffer(store.get(store.put(np.arange(1_000_000))), dtype=np.int64)
+assert view[-1] == 999_999 and not view.flags.writeable
+
+@miniray.remote
+def add(a, b):
+    return a + b
+
+miniray.init(num_workers=2)
+assert miniray.get(add.remote(1, 2)) == 3
+assert sum(miniray.get([add.remote(i, i) for i in range(100)])) == 9900
+miniray.shutdown()
+print("wheel check: installed", miniray.__file__, "- acceptance snippet and tasks pass")
+PY
