@@ -9,7 +9,8 @@
     ray.init()
     assert ray.get(add.remote(1, 2)) == 3
 """
-from miniray import exceptions
+from miniray import actor, exceptions
+from miniray.actor import ActorClass, get_actor, kill, method
 from miniray._private.object_ref import ObjectRef
 from miniray._private.remote_function import RemoteFunction
 from miniray._private.runtime_context import get_runtime_context
@@ -30,7 +31,7 @@ __version__ = "0.1.0"
 
 
 def remote(*args, **options):
-    """Makes a function a remote function (a task).
+    """Makes a function a remote function (a task), or a class an actor class.
 
     Use as `@remote` or `@remote(num_cpus=2, num_returns=2, ...)`.
     """
@@ -48,14 +49,14 @@ def remote(*args, **options):
 
 def _make_remote(obj, options):
     if isinstance(obj, type):
-        raise TypeError("Actors (remote classes) are not implemented in miniray yet.")
+        return ActorClass(obj, options)
     if not callable(obj):
         raise TypeError(f"@remote expects a function, got {type(obj).__name__}")
     return RemoteFunction(obj, options)
 
 
 __all__ = [
-    "ObjectRef", "available_resources", "cluster_resources", "exceptions", "get",
+    "ObjectRef", "actor", "get_actor", "kill", "method", "available_resources", "cluster_resources", "exceptions", "get",
     "get_gpu_ids", "get_runtime_context", "init", "is_initialized", "nodes", "put",
     "remote", "shutdown", "wait",
 ]

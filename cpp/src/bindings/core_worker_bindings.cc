@@ -21,6 +21,26 @@ std::vector<ObjectID> IdsFromList(const std::vector<py::bytes>& ids) {
   return out;
 }
 
+TaskSpec MakeSpec(py::bytes task_id, std::string name, py::bytes function_id, py::bytes args,
+                  const std::vector<py::bytes>& dependencies,
+                  const std::vector<py::bytes>& contained, uint32_t num_returns,
+                  const std::map<std::string, double>& resources, int32_t max_retries,
+                  bool retry_exceptions, std::string runtime_env) {
+  TaskSpec s;
+  s.task_id = IdFromBytes<TaskID>(task_id);
+  s.name = std::move(name);
+  s.function_id = function_id;
+  s.args = args;
+  s.dependencies = IdsFromList(dependencies);
+  s.contained = IdsFromList(contained);
+  s.num_returns = num_returns;
+  for (const auto& [k, v] : resources) s.resources.push_back({k, v});
+  s.max_retries = max_retries;
+  s.retry_exceptions = retry_exceptions;
+  s.runtime_env = std::move(runtime_env);
+  return s;
+}
+
 py::object ValueToPython(CoreWorker& cw, const ObjectValue& v) {
   switch (v.kind) {
     case ObjectValue::kInline:
@@ -90,19 +110,12 @@ void RegisterCoreWorker(py::module_& m) {
              py::bytes args, const std::vector<py::bytes>& dependencies,
              const std::vector<py::bytes>& contained, uint32_t num_returns,
              const std::map<std::string, double>& resources, int32_t max_retries,
-             bool retry_exceptions, std::string runtime_env) {
-            TaskSpec s;
-            s.task_id = IdFromBytes<TaskID>(task_id);
-            s.name = std::move(name);
-            s.function_id = function_id;
-            s.args = args;
-            s.dependencies = IdsFromList(dependencies);
-            s.contained = IdsFromList(contained);
-            s.num_returns = num_returns;
-            for (const auto& [k, v] : resources) s.resources.push_back({k, v});
-            s.max_retries = max_retries;
-            s.retry_exceptions = retry_exceptions;
-            s.runtime_env = std::move(runtime_env);
+             bool retry_exceptions, std::string runtime_env, py::bytes actor_id) {
+            TaskSpec s = MakeSpec(task_id, std::move(name), function_id, args, dependencies,
+                                  contained, num_returns, resources, max_retries,
+                                  retry_exceptions, std::move(runtime_env));
+            std::string actor = actor_id;
+            if (!actor.empty()) s.actor_id = IdFromBytes<ActorID>(actor_id);
             std::vector<py::bytes> returns;
             for (uint32_t i = 0; i < num_returns; ++i) {
               ObjectID rid = s.ReturnId(i);
@@ -112,7 +125,58 @@ void RegisterCoreWorker(py::module_& m) {
             ThrowIfError(cw.SubmitTask(s));
             return returns;
           },
-          "Submits a task; returns its return ObjectIDs (each already referenced).")
+          "Submits a task (or, with actor_id, an actor method call); returns "
+          "its return ObjectIDs (each already referenced).")
+      .def(
+          "create_actor",
+          [](CoreWorker& cw, py::bytes actor_id, py::bytes task_id, std::string name,
+             py::bytes function_id, py::bytes args, const std::vector<py::bytes>& dependencies,
+             const std::vector<py::bytes>& contained,
+             const std::map<std::string, double>& resources,
+             const std::map<std::string, double>& actor_resources, int32_t max_restarts,
+             std::string runtime_env, std::string actor_name, std::string ray_namespace,
+             bool get_if_exists, bool detached, py::bytes metadata) {
+            CreateActorRequest req;
+            req.spec = MakeSpec(task_id, std::move(name), function_id, args, dependencies,
+                                contained, 0, resources, 0, false, std::move(runtime_env));
+            req.spec.actor_id = IdFromBytes<ActorID>(actor_id);
+            req.spec.actor_creation = true;
+            for (const auto& [k, v] : actor_resources) req.spec.actor_resources.push_back({k, v});
+            req.spec.max_restarts = max_restarts;
+            req.name = std::move(actor_name);
+            req.ray_namespace = std::move(ray_namespace);
+            req.get_if_exists = get_if_exists;
+            req.detached = detached;
+            req.metadata = metadata;
+            StatusOr<ActorReply> reply = Status::OK();
+            {
+              py::gil_scoped_release release;
+              reply = cw.CreateActor(std::move(req));
+            }
+            if (reply.status().code() == StatusCode::kAlreadyExists) {
+              throw py::value_error(reply.status().message());
+            }
+            ActorReply r = ValueOrThrow(std::move(reply));
+            return py::make_tuple(py::bytes(r.actor_id.Binary()), py::bytes(r.metadata));
+          },
+          "Creates an actor; (actor_id, metadata) of the new or existing actor.")
+      .def("get_actor",
+           [](CoreWorker& cw, const std::string& name, const std::string& ray_namespace) {
+             StatusOr<ActorReply> reply = Status::OK();
+             {
+               py::gil_scoped_release release;
+               reply = cw.GetActor(name, ray_namespace);
+             }
+             if (reply.status().code() == StatusCode::kNotFound) {
+               throw py::value_error(reply.status().message());
+             }
+             ActorReply r = ValueOrThrow(std::move(reply));
+             return py::make_tuple(py::bytes(r.actor_id.Binary()), py::bytes(r.metadata));
+           })
+      .def("kill_actor",
+           [](CoreWorker& cw, py::bytes actor_id, bool no_restart) {
+             ThrowIfError(cw.KillActor(IdFromBytes<ActorID>(actor_id), no_restart));
+           })
       .def("put_inline",
            [](CoreWorker& cw, py::bytes id, py::bytes data, const std::vector<py::bytes>& contained) {
              ObjectID oid = IdFromBytes<ObjectID>(id);
@@ -215,19 +279,27 @@ void RegisterCoreWorker(py::module_& m) {
             for (uint32_t i = 0; i < task.spec.num_returns; ++i) {
               returns.append(py::bytes(task.spec.ReturnId(i).Binary()));
             }
+            py::bytes actor_id = task.spec.actor_id.IsNil()
+                                     ? py::bytes()
+                                     : py::bytes(task.spec.actor_id.Binary());
             return py::make_tuple(py::bytes(task.spec.task_id.Binary()), task.spec.name,
                                   py::bytes(task.spec.function_id), py::bytes(task.spec.args),
-                                  args, returns, task.gpu_ids, task.spec.runtime_env);
+                                  args, returns, task.gpu_ids, task.spec.runtime_env,
+                                  actor_id, task.spec.actor_creation);
           },
           py::arg("timeout") = -1.0,
           "(task_id, name, function_id, args, arg_values, return_ids, gpu_ids, "
-          "runtime_env); Ellipsis on timeout; None once the node is gone.")
+          "runtime_env, actor_id, actor_creation); Ellipsis on timeout; None once "
+          "the node is gone.")
       .def(
           "task_done",
-          [](CoreWorker& cw, py::bytes task_id, bool application_error, py::list returns) {
+          [](CoreWorker& cw, py::bytes task_id, bool application_error, py::list returns,
+             std::string error_message, bool actor_exiting) {
             TaskDone done;
             done.task_id = IdFromBytes<TaskID>(task_id);
             done.application_error = application_error;
+            done.error_message = std::move(error_message);
+            done.actor_exiting = actor_exiting;
             // Each return: (id, data: bytes | None for a Create()d object, contained).
             for (py::handle h : returns) {
               py::tuple t = py::reinterpret_borrow<py::tuple>(h);
@@ -243,7 +315,9 @@ void RegisterCoreWorker(py::module_& m) {
               done.returns.push_back(std::move(v));
             }
             ThrowIfError(cw.TaskDone(std::move(done)));
-          });
+          },
+          py::arg("task_id"), py::arg("application_error"), py::arg("returns"),
+          py::arg("error_message") = "", py::arg("actor_exiting") = false);
 }
 
 }  // namespace miniray

@@ -94,6 +94,20 @@ class ObjectID : public BaseID<ObjectID, 20> {
     std::memcpy(id.bytes_.data() + TaskID::kSize, &index, sizeof(index));
     return id;
   }
+  // The object standing for an actor's handles: while any process, task or
+  // value refers to it, the actor stays alive (unless it is detached).
+  static constexpr uint32_t kActorHandleIndex = 0xffffffffu;
+  static ObjectID ForActorHandle(const ActorID& actor) {
+    ObjectID id;
+    std::memcpy(id.bytes_.data(), actor.data(), ActorID::kSize);
+    std::memcpy(id.bytes_.data() + ActorID::kSize, &kActorHandleIndex, sizeof(uint32_t));
+    return id;
+  }
+  bool IsActorHandle() const { return Index() == kActorHandleIndex; }
+  ActorID Actor() const {
+    return ActorID::FromBinary(std::string_view(
+        reinterpret_cast<const char*>(bytes_.data()), ActorID::kSize));
+  }
   TaskID Task() const {
     return TaskID::FromBinary(std::string_view(
         reinterpret_cast<const char*>(bytes_.data()), TaskID::kSize));

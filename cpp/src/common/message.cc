@@ -71,6 +71,10 @@ void TaskSpec::Encode(Writer& w) const {
   w.I64(max_retries);
   w.U8(retry_exceptions);
   w.Bytes(runtime_env);
+  w.Id(actor_id);
+  w.U8(actor_creation);
+  EncodeResources(w, actor_resources);
+  w.I64(max_restarts);
 }
 
 TaskSpec TaskSpec::Decode(Reader& r) {
@@ -86,6 +90,10 @@ TaskSpec TaskSpec::Decode(Reader& r) {
   s.max_retries = static_cast<int32_t>(r.I64());
   s.retry_exceptions = r.U8() != 0;
   s.runtime_env = r.Bytes();
+  s.actor_id = r.Id<ActorID>();
+  s.actor_creation = r.U8() != 0;
+  s.actor_resources = DecodeResources(r);
+  s.max_restarts = static_cast<int32_t>(r.I64());
   return s;
 }
 
@@ -130,12 +138,16 @@ void TaskDone::Encode(Writer& w) const {
   w.Id(task_id);
   w.U8(application_error);
   EncodeValues(w, returns);
+  w.Bytes(error_message);
+  w.U8(actor_exiting);
 }
 TaskDone TaskDone::Decode(Reader& r) {
   TaskDone m;
   m.task_id = r.Id<TaskID>();
   m.application_error = r.U8() != 0;
   m.returns = DecodeValues(r);
+  m.error_message = r.Bytes();
+  m.actor_exiting = r.U8() != 0;
   return m;
 }
 
@@ -296,6 +308,68 @@ ResourcesReply ResourcesReply::Decode(Reader& r) {
   m.request_id = r.U64();
   m.total = DecodeResources(r);
   m.available = DecodeResources(r);
+  return m;
+}
+
+void CreateActorRequest::Encode(Writer& w) const {
+  w.U64(request_id);
+  spec.Encode(w);
+  w.Bytes(name);
+  w.Bytes(ray_namespace);
+  w.U8(get_if_exists);
+  w.U8(detached);
+  w.Bytes(metadata);
+}
+CreateActorRequest CreateActorRequest::Decode(Reader& r) {
+  CreateActorRequest m;
+  m.request_id = r.U64();
+  m.spec = TaskSpec::Decode(r);
+  m.name = r.Bytes();
+  m.ray_namespace = r.Bytes();
+  m.get_if_exists = r.U8() != 0;
+  m.detached = r.U8() != 0;
+  m.metadata = r.Bytes();
+  return m;
+}
+
+void GetActorRequest::Encode(Writer& w) const {
+  w.U64(request_id);
+  w.Bytes(name);
+  w.Bytes(ray_namespace);
+}
+GetActorRequest GetActorRequest::Decode(Reader& r) {
+  GetActorRequest m;
+  m.request_id = r.U64();
+  m.name = r.Bytes();
+  m.ray_namespace = r.Bytes();
+  return m;
+}
+
+void ActorReply::Encode(Writer& w) const {
+  w.U64(request_id);
+  w.I64(code);
+  w.Bytes(message);
+  w.Id(actor_id);
+  w.Bytes(metadata);
+}
+ActorReply ActorReply::Decode(Reader& r) {
+  ActorReply m;
+  m.request_id = r.U64();
+  m.code = static_cast<int32_t>(r.I64());
+  m.message = r.Bytes();
+  m.actor_id = r.Id<ActorID>();
+  m.metadata = r.Bytes();
+  return m;
+}
+
+void KillActor::Encode(Writer& w) const {
+  w.Id(actor_id);
+  w.U8(no_restart);
+}
+KillActor KillActor::Decode(Reader& r) {
+  KillActor m;
+  m.actor_id = r.Id<ActorID>();
+  m.no_restart = r.U8() != 0;
   return m;
 }
 

@@ -37,6 +37,9 @@ enum class MessageType : uint8_t {
   kKvPut = 12,       // KvPut
   kKvGet = 13,       // KvGet -> kKvReply
   kResources = 14,   // Empty request -> kResourcesReply
+  kCreateActor = 15,  // CreateActorRequest -> kActorReply
+  kGetActor = 16,     // GetActorRequest -> kActorReply
+  kKillActor = 17,    // KillActor
   // node -> worker
   kRegisterReply = 64,  // RegisterReply (+ the arena's fd, SCM_RIGHTS)
   kExecuteTask = 65,    // ExecuteTask
@@ -45,6 +48,7 @@ enum class MessageType : uint8_t {
   kWaitReply = 68,      // WaitReply
   kKvReply = 69,        // KvReply
   kResourcesReply = 70,  // ResourcesReply
+  kActorReply = 71,      // ActorReply
 };
 
 // Appends fields to a byte string.
@@ -162,6 +166,7 @@ enum class ErrorType : uint8_t {
   kWorkerDied = 1,     // WorkerCrashedError
   kObjectLost = 2,     // ObjectLostError
   kTaskCancelled = 3,  // TaskCancelledError
+  kActorDied = 4,      // ActorDiedError
 };
 
 // An object's value as it travels: inline bytes, a location in the shared
@@ -204,6 +209,17 @@ struct TaskSpec {
   bool retry_exceptions = false;
   std::string runtime_env;  // opaque (JSON from Python)
 
+  // Actors. A creation task (actor_creation) starts the actor on a worker
+  // that is then dedicated to it; a method call names the actor and runs
+  // on that worker in submission order.
+  ActorID actor_id;  // nil for plain tasks
+  bool actor_creation = false;
+  // Creation only: what the actor holds while alive (`resources` is what
+  // it needs to be placed), and how often it is restarted (-1: forever).
+  std::vector<ResourceDemand> actor_resources;
+  int32_t max_restarts = 0;
+
+  bool IsActorTask() const { return !actor_id.IsNil() && !actor_creation; }
   ObjectID ReturnId(uint32_t i) const {
     return ObjectID::ForTaskReturn(task_id, i + 1);
   }
@@ -239,6 +255,10 @@ struct TaskDone {
   TaskID task_id;
   bool application_error = false;  // the function raised
   std::vector<ObjectValue> returns;
+  // A failed actor constructor's error, as text: the actor's death cause.
+  std::string error_message;
+  // The actor is exiting on purpose (exit_actor, __ray_terminate__).
+  bool actor_exiting = false;
   void Encode(Writer& w) const;
   static TaskDone Decode(Reader& r);
 };
@@ -345,6 +365,45 @@ struct ResourcesReply {
   std::vector<ResourceDemand> available;
   void Encode(Writer& w) const;
   static ResourcesReply Decode(Reader& r);
+};
+
+// Creates an actor: registers its name (if any) and submits its creation
+// task. With get_if_exists, an actor already holding the name is returned.
+struct CreateActorRequest {
+  uint64_t request_id = 0;
+  TaskSpec spec;  // the creation task
+  std::string name;
+  std::string ray_namespace;
+  bool get_if_exists = false;
+  bool detached = false;
+  std::string metadata;  // opaque: what a handle needs (class, methods)
+  void Encode(Writer& w) const;
+  static CreateActorRequest Decode(Reader& r);
+};
+
+struct GetActorRequest {
+  uint64_t request_id = 0;
+  std::string name;
+  std::string ray_namespace;
+  void Encode(Writer& w) const;
+  static GetActorRequest Decode(Reader& r);
+};
+
+struct ActorReply {
+  uint64_t request_id = 0;
+  int32_t code = 0;  // StatusCode: kAlreadyExists, kNotFound
+  std::string message;
+  ActorID actor_id;
+  std::string metadata;
+  void Encode(Writer& w) const;
+  static ActorReply Decode(Reader& r);
+};
+
+struct KillActor {
+  ActorID actor_id;
+  bool no_restart = true;
+  void Encode(Writer& w) const;
+  static KillActor Decode(Reader& r);
 };
 
 // Encodes `msg` as a payload string.

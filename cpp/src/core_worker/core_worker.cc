@@ -287,6 +287,43 @@ StatusOr<ResourcesReply> CoreWorker::Resources() {
   return reply;
 }
 
+namespace {
+StatusOr<ActorReply> DecodeActorReply(StatusOr<std::string> payload) {
+  if (!payload.ok()) return payload.status();
+  ActorReply reply;
+  if (!DecodePayload(*payload, &reply)) return Status::Internal("bad actor reply");
+  if (reply.code != 0) return Status(static_cast<StatusCode>(reply.code), reply.message);
+  return reply;
+}
+}  // namespace
+
+StatusOr<ActorReply> CoreWorker::CreateActor(CreateActorRequest request) {
+  request.request_id = next_request_id_++;
+  auto reply = DecodeActorReply(
+      Call(MessageType::kCreateActor, request.request_id, EncodePayload(request)));
+  if (reply.ok()) AddOwnedRef(ObjectID::ForActorHandle(reply->actor_id));
+  return reply;
+}
+
+StatusOr<ActorReply> CoreWorker::GetActor(const std::string& name,
+                                          const std::string& ray_namespace) {
+  GetActorRequest request;
+  request.request_id = next_request_id_++;
+  request.name = name;
+  request.ray_namespace = ray_namespace;
+  auto reply = DecodeActorReply(
+      Call(MessageType::kGetActor, request.request_id, EncodePayload(request)));
+  if (reply.ok()) AddOwnedRef(ObjectID::ForActorHandle(reply->actor_id));
+  return reply;
+}
+
+Status CoreWorker::KillActor(const ActorID& actor, bool no_restart) {
+  struct KillActor m;
+  m.actor_id = actor;
+  m.no_restart = no_restart;
+  return Send(MessageType::kKillActor, EncodePayload(m));
+}
+
 StatusOr<std::optional<ExecuteTask>> CoreWorker::NextTask(int64_t timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   auto ready = [&] { return disconnected_ || !tasks_.empty(); };

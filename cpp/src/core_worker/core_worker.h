@@ -85,6 +85,15 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   StatusOr<std::optional<std::string>> KvGet(const std::string& key);
   StatusOr<ResourcesReply> Resources();
 
+  // --- actors ------------------------------------------------------------------
+  // Registers the actor (its name, if any) and submits its creation task.
+  // The reply names the actor (an existing one with get_if_exists); AlreadyExists
+  // when the name is taken. Either way this process now holds a handle ref.
+  StatusOr<ActorReply> CreateActor(CreateActorRequest request);
+  // NotFound when no live actor has that name in that namespace.
+  StatusOr<ActorReply> GetActor(const std::string& name, const std::string& ray_namespace);
+  Status KillActor(const ActorID& actor, bool no_restart);
+
   // --- worker side -----------------------------------------------------------
   // The next task to run; nullopt after `timeout_ms`; Unavailable once the
   // node is gone.

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -359,6 +360,18 @@ void NodeRuntime::HandleLocked(Connection* conn, MessageType type,
       r.available = scheduler_.available().ToDemands();
       return conn->Send(MessageType::kResourcesReply, EncodePayload(r));
     }
+    case MessageType::kCreateActor: {
+      MINIRAY_DECODE(CreateActorRequest, m);
+      return OnCreateActor(conn, std::move(m));
+    }
+    case MessageType::kGetActor: {
+      MINIRAY_DECODE(GetActorRequest, m);
+      return OnGetActor(conn, m);
+    }
+    case MessageType::kKillActor: {
+      MINIRAY_DECODE(KillActor, m);
+      return OnKillActor(m);
+    }
     default:
       return bad();
   }
@@ -394,6 +407,21 @@ void NodeRuntime::OnSubmitTask(Connection* conn, TaskSpec spec) {
     conn->refs[rid] += 1;
   }
   TaskID id = spec.task_id;
+  if (spec.IsActorTask()) {
+    // Method calls bypass the scheduler: they queue on their actor, in order.
+    ActorID aid = spec.actor_id;
+    tasks_[id] = TaskState{std::move(spec), WorkerID::Nil()};
+    auto ait = actors_.find(aid);
+    if (ait == actors_.end() || ait->second.state == ActorState::kDead) {
+      std::string cause = ait == actors_.end() ? "The actor " + aid.Hex() + " does not exist."
+                                               : ait->second.death_cause;
+      FailTaskLocked(tasks_[id], ErrorType::kActorDied, cause);
+      return;
+    }
+    ait->second.queue.push_back(id);
+    FlushActorLocked(aid, ait->second);
+    return;
+  }
   tasks_[id] = TaskState{spec, WorkerID::Nil()};
   scheduler_.SubmitTask(std::move(spec), missing);
   ScheduleLocked();
@@ -409,6 +437,16 @@ void NodeRuntime::ScheduleLocked() {
     if (wit == workers_.end() || tit == tasks_.end()) continue;
     tit->second.worker = dispatch.worker;
     Connection* worker = wit->second;
+    if (dispatch.spec.actor_creation) {
+      auto ait = actors_.find(dispatch.spec.actor_id);
+      if (ait == actors_.end() || ait->second.state == ActorState::kDead) {
+        scheduler_.TaskFinished(dispatch.worker);  // killed before placement
+        tasks_.erase(tit);
+        continue;
+      }
+      ait->second.worker = worker;
+      actor_of_worker_[dispatch.worker] = dispatch.spec.actor_id;
+    }
     ExecuteTask m;
     for (const auto& dep : dispatch.spec.dependencies) {
       m.args.push_back(ValueForClientLocked(worker, dep));
@@ -442,6 +480,48 @@ void NodeRuntime::OnTaskDone(Connection* conn, TaskDone m) {
   auto tit = tasks_.find(m.task_id);
   if (tit == tasks_.end()) return;
   TaskSpec& spec = tit->second.spec;
+  if (spec.actor_creation) {
+    ActorID aid = spec.actor_id;
+    tasks_.erase(tit);  // its arguments stay referenced: restarts re-run it
+    auto ait = actors_.find(aid);
+    if (ait == actors_.end()) return;
+    ActorState& actor = ait->second;
+    if (m.application_error) {
+      scheduler_.ActorCreated(conn->worker_id, ResourceSet());
+      ActorDeadLocked(aid, actor,
+                      "The actor died because of an error raised in its creation task: " +
+                          m.error_message);
+      StopActorWorkerLocked(actor);
+    } else if (actor.state != ActorState::kDead) {
+      scheduler_.ActorCreated(conn->worker_id,
+                              ResourceSet::FromDemands(actor.creation.actor_resources));
+      actor.state = ActorState::kAlive;
+      FlushActorLocked(aid, actor);
+    }
+    ScheduleLocked();
+    return;
+  }
+  if (spec.IsActorTask()) {
+    ActorID aid = spec.actor_id;
+    for (auto& v : m.returns) {
+      if (v.kind == ObjectValue::kShared) {
+        (void)store_->Seal(v.id);
+        conn->creating.erase(v.id);
+      }
+      StoreValueLocked(std::move(v));
+    }
+    FinishTaskLocked(m.task_id);
+    auto ait = actors_.find(aid);
+    if (ait == actors_.end()) return;
+    ActorState& actor = ait->second;
+    auto iit = std::find(actor.inflight.begin(), actor.inflight.end(), m.task_id);
+    if (iit != actor.inflight.end()) actor.inflight.erase(iit);
+    if (m.actor_exiting) actor.exiting = true;
+    if (actor.handles_gone && actor.queue.empty() && actor.inflight.empty()) {
+      ActorHandlesGoneLocked(aid);
+    }
+    return;
+  }
   scheduler_.TaskFinished(conn->worker_id);
   if (m.application_error && spec.retry_exceptions && spec.max_retries != 0) {
     for (const auto& v : m.returns) {
@@ -480,8 +560,7 @@ void NodeRuntime::FinishTaskLocked(const TaskID& task_id) {
   if (it == tasks_.end()) return;
   TaskSpec spec = std::move(it->second.spec);
   tasks_.erase(it);
-  for (const auto& dep : spec.dependencies) RemoveRefLocked(dep);
-  for (const auto& id : spec.contained) RemoveRefLocked(id);
+  ReleaseSpecRefsLocked(spec);
 }
 
 void NodeRuntime::FailTaskLocked(const TaskState& task, ErrorType error,
@@ -519,6 +598,13 @@ void NodeRuntime::StoreValueLocked(ObjectValue v) {
       if (r.remaining == 0 || (r.is_wait && ready >= r.num_returns)) {
         ReplyLocked(key, false);
       }
+    }
+  }
+  if (!actors_waiting_.empty()) {
+    std::vector<ActorID> waiting(actors_waiting_.begin(), actors_waiting_.end());
+    for (const auto& aid : waiting) {
+      auto ait = actors_.find(aid);
+      if (ait != actors_.end()) FlushActorLocked(aid, ait->second);
     }
   }
   MaybeFreeLocked(id);
@@ -675,6 +761,7 @@ void NodeRuntime::MaybeFreeLocked(const ObjectID& id) {
   // Shared memory is reused only once no client maps it any more.
   if (v.kind == ObjectValue::kShared) (void)store_->Delete(id);
   for (const auto& inner : v.contained) RemoveRefLocked(inner);
+  if (id.IsActorHandle()) ActorHandlesGoneLocked(id.Actor());
 }
 
 void NodeRuntime::Disconnect(Connection* conn) {
@@ -705,7 +792,19 @@ void NodeRuntime::DisconnectLocked(Connection* conn, const std::string& cause) {
   conn->refs.clear();
   for (auto& [id, n] : refs) RemoveRefLocked(id, n);
 
-  if (conn->registered_worker) {
+  auto actor_it = conn->registered_worker ? actor_of_worker_.find(conn->worker_id)
+                                          : actor_of_worker_.end();
+  if (actor_it != actor_of_worker_.end()) {
+    ActorID aid = actor_it->second;
+    actor_of_worker_.erase(actor_it);
+    workers_.erase(conn->worker_id);
+    scheduler_.RemoveWorker(conn->worker_id);
+    auto ait = actors_.find(aid);
+    if (ait != actors_.end() && ait->second.worker == conn && !stopping_) {
+      ait->second.worker = nullptr;
+      ActorWorkerDiedLocked(aid, ait->second, cause);
+    }
+  } else if (conn->registered_worker) {
     workers_.erase(conn->worker_id);
     std::optional<TaskSpec> task = scheduler_.RemoveWorker(conn->worker_id);
     if (task && !stopping_) {
@@ -731,6 +830,214 @@ void NodeRuntime::DisconnectLocked(Connection* conn, const std::string& cause) {
     }
   }
   if (!stopping_) ScheduleLocked();
+}
+
+// ---------------------------------------------------------------------------
+// Actors
+
+void NodeRuntime::HandleRefForClientLocked(Connection* conn, const ActorID& actor) {
+  // The client gets one reference to the actor's handle object.
+  ObjectID hid = ObjectID::ForActorHandle(actor);
+  ObjectEntry& e = objects_[hid];
+  if (!e.ready) {
+    e.ready = true;
+    e.value.id = hid;
+  }
+  e.refs += 1;
+  conn->refs[hid] += 1;
+}
+
+void NodeRuntime::OnCreateActor(Connection* conn, CreateActorRequest m) {
+  ActorReply reply;
+  reply.request_id = m.request_id;
+  auto key = std::make_pair(m.ray_namespace, m.name);
+  if (!m.name.empty()) {
+    auto nit = actor_names_.find(key);
+    if (nit != actor_names_.end()) {
+      const ActorState& existing = actors_[nit->second];
+      if (m.get_if_exists) {
+        reply.actor_id = nit->second;
+        reply.metadata = existing.metadata;
+        HandleRefForClientLocked(conn, nit->second);
+      } else {
+        reply.code = static_cast<int32_t>(StatusCode::kAlreadyExists);
+        reply.message = "Actor with name '" + m.name + "' already exists in the namespace " +
+                        m.ray_namespace;
+      }
+      return conn->Send(MessageType::kActorReply, EncodePayload(reply));
+    }
+  }
+  TaskSpec spec = std::move(m.spec);
+  ActorID aid = spec.actor_id;
+  ActorState& actor = actors_[aid];
+  actor.creation = spec;
+  actor.restarts_left = spec.max_restarts;
+  actor.detached = m.detached;
+  actor.name = m.name;
+  actor.ray_namespace = m.ray_namespace;
+  actor.metadata = std::move(m.metadata);
+  if (!m.name.empty()) actor_names_[key] = aid;
+  reply.actor_id = aid;
+  reply.metadata = actor.metadata;
+  HandleRefForClientLocked(conn, aid);
+  conn->Send(MessageType::kActorReply, EncodePayload(reply));
+
+  // The creation task holds its arguments for the actor's whole life.
+  std::vector<ObjectID> missing;
+  for (const auto& dep : spec.dependencies) {
+    AddRefLocked(dep);
+    auto it = objects_.find(dep);
+    if (it != objects_.end() && !it->second.ready) missing.push_back(dep);
+  }
+  for (const auto& id : spec.contained) AddRefLocked(id);
+  tasks_[spec.task_id] = TaskState{spec, WorkerID::Nil()};
+  scheduler_.SubmitTask(std::move(spec), missing);
+  ScheduleLocked();
+}
+
+void NodeRuntime::OnGetActor(Connection* conn, const GetActorRequest& m) {
+  ActorReply reply;
+  reply.request_id = m.request_id;
+  auto nit = actor_names_.find(std::make_pair(m.ray_namespace, m.name));
+  if (nit == actor_names_.end()) {
+    reply.code = static_cast<int32_t>(StatusCode::kNotFound);
+    reply.message = "Failed to look up actor with name '" + m.name + "' in namespace '" +
+                    m.ray_namespace + "'";
+  } else {
+    reply.actor_id = nit->second;
+    reply.metadata = actors_[nit->second].metadata;
+    HandleRefForClientLocked(conn, nit->second);
+  }
+  conn->Send(MessageType::kActorReply, EncodePayload(reply));
+}
+
+void NodeRuntime::OnKillActor(const KillActor& m) {
+  auto ait = actors_.find(m.actor_id);
+  if (ait == actors_.end() || ait->second.state == ActorState::kDead) return;
+  ActorState& actor = ait->second;
+  actor.killed = true;
+  actor.no_restart = m.no_restart;
+  if (actor.worker) {
+    StopActorWorkerLocked(actor);  // the disconnect decides: restart or dead
+  } else if (m.no_restart) {
+    ActorDeadLocked(m.actor_id, actor, "The actor was killed by miniray.kill().");
+  }
+}
+
+void NodeRuntime::FlushActorLocked(const ActorID& id, ActorState& actor) {
+  actors_waiting_.erase(id);
+  if (actor.state != ActorState::kAlive || !actor.worker) return;
+  while (!actor.queue.empty()) {
+    auto tit = tasks_.find(actor.queue.front());
+    if (tit == tasks_.end()) {
+      actor.queue.pop_front();
+      continue;
+    }
+    const TaskSpec& spec = tit->second.spec;
+    for (const auto& dep : spec.dependencies) {
+      auto oit = objects_.find(dep);
+      if (oit != objects_.end() && !oit->second.ready) {
+        // Later calls wait too: calls run in submission order.
+        actors_waiting_.insert(id);
+        return;
+      }
+    }
+    ExecuteTask m;
+    for (const auto& dep : spec.dependencies) {
+      m.args.push_back(ValueForClientLocked(actor.worker, dep));
+    }
+    m.spec = spec;
+    actor.inflight.push_back(spec.task_id);
+    actor.queue.pop_front();
+    actor.worker->Send(MessageType::kExecuteTask, EncodePayload(m));
+  }
+}
+
+void NodeRuntime::ActorWorkerDiedLocked(const ActorID& id, ActorState& actor,
+                                        const std::string& cause) {
+  if (actor.state == ActorState::kDead) return;
+  std::string why;
+  if (actor.killed) {
+    why = "The actor was killed by miniray.kill().";
+  } else if (actor.exiting) {
+    why = "The actor exited on purpose (exit_actor() or __ray_terminate__).";
+  } else if (actor.handles_gone) {
+    why = "The actor was terminated because all its handles went out of scope.";
+  } else {
+    why = "The actor died unexpectedly: its worker " + cause + ".";
+  }
+  bool restart = !actor.no_restart && !actor.exiting && !actor.handles_gone &&
+                 actor.restarts_left != 0;
+  if (!restart) return ActorDeadLocked(id, actor, why);
+  if (actor.restarts_left > 0) --actor.restarts_left;
+  actor.state = ActorState::kRestarting;
+  actor.killed = false;
+  Log("restarting actor " + id.Hex().substr(0, 8) + ": " + why);
+  // Calls that were running are retried (max_task_retries) or fail.
+  std::vector<TaskID> inflight(actor.inflight.begin(), actor.inflight.end());
+  actor.inflight.clear();
+  std::deque<TaskID> queue;  // retried calls first: submission order holds
+  for (const auto& tid : inflight) {
+    auto tit = tasks_.find(tid);
+    if (tit == tasks_.end()) continue;
+    if (tit->second.spec.max_retries != 0) {
+      if (tit->second.spec.max_retries > 0) --tit->second.spec.max_retries;
+      queue.push_back(tid);
+    } else {
+      FailTaskLocked(tit->second, ErrorType::kActorDied, why + " The call was running.");
+    }
+  }
+  for (const auto& tid : actor.queue) queue.push_back(tid);
+  actor.queue = std::move(queue);
+  tasks_[actor.creation.task_id] = TaskState{actor.creation, WorkerID::Nil()};
+  scheduler_.SubmitTask(actor.creation, {});
+  ScheduleLocked();
+}
+
+void NodeRuntime::ActorDeadLocked(const ActorID& id, ActorState& actor,
+                                  const std::string& cause) {
+  if (actor.state == ActorState::kDead) return;
+  actor.state = ActorState::kDead;
+  actor.death_cause = cause;
+  actors_waiting_.erase(id);
+  std::vector<TaskID> doomed(actor.inflight.begin(), actor.inflight.end());
+  doomed.insert(doomed.end(), actor.queue.begin(), actor.queue.end());
+  actor.inflight.clear();
+  actor.queue.clear();
+  for (const auto& tid : doomed) {
+    auto tit = tasks_.find(tid);
+    if (tit != tasks_.end()) FailTaskLocked(tit->second, ErrorType::kActorDied, cause);
+  }
+  ReleaseSpecRefsLocked(actor.creation);
+  if (!actor.name.empty()) {
+    auto nit = actor_names_.find(std::make_pair(actor.ray_namespace, actor.name));
+    if (nit != actor_names_.end() && nit->second == id) actor_names_.erase(nit);
+  }
+}
+
+void NodeRuntime::ActorHandlesGoneLocked(const ActorID& id) {
+  auto ait = actors_.find(id);
+  if (ait == actors_.end() || ait->second.detached) return;
+  ActorState& actor = ait->second;
+  actor.handles_gone = true;
+  if (actor.state == ActorState::kDead) return;
+  // Calls already submitted still run; the actor goes once they are done.
+  if (!actor.queue.empty() || !actor.inflight.empty()) return;
+  if (actor.worker) {
+    StopActorWorkerLocked(actor);
+  } else {
+    ActorDeadLocked(id, actor,
+                    "The actor was terminated because all its handles went out of scope.");
+  }
+}
+
+void NodeRuntime::StopActorWorkerLocked(ActorState& actor) {
+  if (actor.worker && actor.worker->pid > 0) kill(actor.worker->pid, SIGKILL);
+}
+
+void NodeRuntime::ReleaseSpecRefsLocked(const TaskSpec& spec) {
+  for (const auto& dep : spec.dependencies) RemoveRefLocked(dep);
+  for (const auto& id : spec.contained) RemoveRefLocked(id);
 }
 
 NodeStats NodeRuntime::Stats() const {

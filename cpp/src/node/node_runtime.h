@@ -13,6 +13,8 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <deque>
+#include <map>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -114,6 +116,23 @@ class NodeRuntime {
     TaskSpec spec;
     WorkerID worker;    // the worker running it, if dispatched
   };
+  // An actor: its creation task (kept for restarts, with its arguments
+  // alive), its dedicated worker, and the calls waiting for or running on it.
+  struct ActorState {
+    enum State { kPending, kAlive, kRestarting, kDead } state = kPending;
+    TaskSpec creation;
+    int32_t restarts_left = 0;  // -1: forever
+    bool detached = false;
+    std::string name, ray_namespace, metadata;
+    Connection* worker = nullptr;
+    std::deque<TaskID> queue;  // submitted, not sent yet, in order
+    std::deque<TaskID> inflight;  // sent to the worker, in order
+    std::string death_cause;    // why it died (for ActorDiedError)
+    bool killed = false;        // miniray.kill()
+    bool no_restart = false;
+    bool exiting = false;       // exit_actor() / __ray_terminate__
+    bool handles_gone = false;  // no handle refers to it any more
+  };
   class SocketConnection;
 
   explicit NodeRuntime(NodeOptions options);
@@ -136,6 +155,18 @@ class NodeRuntime {
   void OnCancel(Connection* conn, const Cancel& m);
   void OnRefDelta(Connection* conn, const RefDelta& m);
   void OnRelease(Connection* conn, const IdList& m);
+  void OnCreateActor(Connection* conn, CreateActorRequest m);
+  void OnGetActor(Connection* conn, const GetActorRequest& m);
+  void OnKillActor(const KillActor& m);
+
+  // Actors (mu_ held).
+  void HandleRefForClientLocked(Connection* conn, const ActorID& actor);
+  void FlushActorLocked(const ActorID& id, ActorState& actor);
+  void ActorWorkerDiedLocked(const ActorID& id, ActorState& actor, const std::string& cause);
+  void ActorDeadLocked(const ActorID& id, ActorState& actor, const std::string& cause);
+  void ActorHandlesGoneLocked(const ActorID& id);
+  void StopActorWorkerLocked(ActorState& actor);
+  void ReleaseSpecRefsLocked(const TaskSpec& spec);
 
   void StoreValueLocked(ObjectValue v);  // makes an object ready
   void AddRefLocked(const ObjectID& id, int64_t n = 1);
@@ -169,6 +200,10 @@ class NodeRuntime {
   std::unordered_map<ObjectID, std::vector<uint64_t>> object_waiters_;  // mu_
   uint64_t next_request_key_ = 1;                      // guarded by mu_
   std::unordered_map<std::string, std::string> kv_;    // guarded by mu_
+  std::unordered_map<ActorID, ActorState> actors_;     // guarded by mu_
+  std::map<std::pair<std::string, std::string>, ActorID> actor_names_;  // mu_
+  std::unordered_map<WorkerID, ActorID> actor_of_worker_;  // guarded by mu_
+  std::set<ActorID> actors_waiting_;  // queue head awaits an object; mu_
   std::vector<std::shared_ptr<Connection>> connections_;  // guarded by mu_
   int spawn_pending_ = 0;                              // guarded by mu_
   std::unordered_map<pid_t, bool> children_;  // pid -> alive; guarded by mu_

@@ -94,11 +94,34 @@ void Scheduler::ReleaseWorkerLocked(Worker& w) {
 void Scheduler::TaskFinished(const WorkerID& worker) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = workers_.find(worker);
-  if (it == workers_.end()) return;
+  if (it == workers_.end() || it->second.state == Worker::kActor) return;
   ReleaseWorkerLocked(it->second);
   it->second.task.reset();
   it->second.state = Worker::kIdle;
   idle_.push_back(worker);
+}
+
+void Scheduler::ActorCreated(const WorkerID& worker, const ResourceSet& keep) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker);
+  if (it == workers_.end()) return;
+  Worker& w = it->second;
+  // Give back what placement needed beyond what the actor keeps.
+  ResourceSet give_back = w.held;
+  if (w.state == Worker::kBlocked) give_back.Subtract(give_back.Only("CPU"));
+  give_back.Subtract(keep);
+  available_.Add(give_back);
+  if (keep.Get("GPU") == 0) {
+    double amount = w.held.Get("GPU");
+    for (int64_t g : w.gpu_ids) {
+      gpu_free_[g] += amount >= 1 ? ResourceSet::kUnit
+                                  : static_cast<int64_t>(std::llround(amount * ResourceSet::kUnit));
+    }
+    w.gpu_ids.clear();
+  }
+  w.held = keep;
+  w.state = Worker::kActor;
+  w.task.reset();
 }
 
 void Scheduler::WorkerBlocked(const WorkerID& worker) {

@@ -66,6 +66,9 @@ class Scheduler {
   std::optional<TaskSpec> RemoveWorker(const WorkerID& worker);
   // The worker finished its task and is idle again.
   void TaskFinished(const WorkerID& worker);
+  // The worker ran an actor's creation task: it now belongs to the actor,
+  // never takes other tasks, and holds `keep` until it is removed.
+  void ActorCreated(const WorkerID& worker, const ResourceSet& keep);
   void WorkerBlocked(const WorkerID& worker);
   void WorkerUnblocked(const WorkerID& worker);
 
@@ -79,7 +82,7 @@ class Scheduler {
 
  private:
   struct Worker {
-    enum State { kIdle, kBusy, kBlocked } state = kIdle;
+    enum State { kIdle, kBusy, kBlocked, kActor } state = kIdle;
     ResourceSet held;
     std::vector<int64_t> gpu_ids;
     std::optional<TaskSpec> task;

@@ -138,6 +138,30 @@ TEST(SchedulerTest, RemovedWorkerReturnsItsTaskAndResources) {
   EXPECT_EQ(s.num_workers(), 0u);
 }
 
+TEST(SchedulerTest, ActorWorkerKeepsOnlyItsLifetimeResources) {
+  Scheduler s(Res({{"CPU", 2}, {"GPU", 1}}), 8);
+  WorkerID a = WorkerID::FromRandom(), b = WorkerID::FromRandom();
+  s.AddWorker(a);
+  s.AddWorker(b);
+  s.SubmitTask(Task("Actor.__init__", {{"CPU", 1}, {"GPU", 1}}), {});
+  Decisions d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  WorkerID actor = d.dispatches[0].worker;
+  s.ActorCreated(actor, Res({{"GPU", 1}}));
+  EXPECT_EQ(s.available().Get("CPU"), 2.0);  // placement CPU given back
+  EXPECT_EQ(s.available().Get("GPU"), 0.0);  // the GPU stays with the actor
+  // The actor's worker takes no plain tasks.
+  s.TaskFinished(actor);
+  s.SubmitTask(Task("f"), {});
+  s.SubmitTask(Task("g"), {});
+  d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  EXPECT_NE(d.dispatches[0].worker, actor);
+  EXPECT_EQ(d.workers_to_start, 1);
+  s.RemoveWorker(actor);
+  EXPECT_EQ(s.available().Get("GPU"), 1.0);
+}
+
 TEST(SchedulerTest, ConcurrentEventsKeepAccountsConsistent) {
   Scheduler s(Res({{"CPU", 2}}), 8);
   std::vector<WorkerID> workers;

@@ -1,6 +1,9 @@
-"""Runs one task in a worker process and reports its results."""
+"""Runs tasks, actor constructors and actor methods in a worker process and
+reports their results to the node."""
+import inspect
 import json
 import os
+import sys
 import traceback
 from typing import Any, List
 
@@ -10,6 +13,18 @@ from miniray import exceptions
 from miniray._private import serialization
 from miniray._private import worker as worker_mod
 from miniray._private.remote_function import ArgRef
+
+
+class Task:
+    """One ExecuteTask from the node (see CoreWorker.next_task)."""
+
+    __slots__ = ("task_id", "name", "function_id", "blob", "arg_values", "return_ids",
+                 "gpu_ids", "runtime_env", "actor_id", "actor_creation")
+
+    def __init__(self, raw):
+        (self.task_id, self.name, self.function_id, self.blob, self.arg_values,
+         self.return_ids, self.gpu_ids, self.runtime_env, self.actor_id,
+         self.actor_creation) = raw
 
 
 def load_function(w, function_id: bytes):
@@ -52,27 +67,30 @@ def encode_return(w, return_id: bytes, value, kind=serialization.PICKLE):
     return (return_id, None, sv.contained)
 
 
-def task_error(name: str, exc: BaseException) -> exceptions.RayTaskError:
+def task_error(w, name: str, exc: BaseException) -> exceptions.RayTaskError:
     """Wraps what a task raised, keeping the original exception as the cause
     and the remote traceback in the message."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    actor_repr = None
+    if w.actor_instance is not None:
+        actor_repr = f"{type(w.actor_instance).__name__}({w.actor_id.hex()[:8]})"
     if isinstance(exc, exceptions.RayTaskError):
         # Raised by a nested get: keep the innermost cause, both tracebacks.
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return exceptions.RayTaskError(name, tb, exc.cause, pid=os.getpid())
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return exceptions.RayTaskError(name, tb, exc.cause, pid=os.getpid(),
+                                       actor_repr=actor_repr)
     try:
         cloudpickle.dumps(exc)
         cause = exc
     except Exception:  # noqa: BLE001 - unpicklable exception
         cause = exceptions.RayError(f"{type(exc).__name__}: {exc}")
-    return exceptions.RayTaskError(name, tb, cause, pid=os.getpid())
+    return exceptions.RayTaskError(name, tb, cause, pid=os.getpid(), actor_repr=actor_repr)
 
 
 class _EnvVars:
-    """Applies a task's runtime_env env_vars while it runs."""
+    """Applies runtime_env env_vars while a task runs (or for good)."""
 
-    def __init__(self, runtime_env: str):
-        self.env = json.loads(runtime_env).get("env_vars", {}) if runtime_env else {}
+    def __init__(self, runtime_env: dict):
+        self.env = runtime_env.get("env_vars", {})
         self.saved = {}
 
     def __enter__(self):
@@ -88,41 +106,123 @@ class _EnvVars:
                 os.environ[k] = old
 
 
-def execute_task(w, task) -> None:
-    task_id, name, function_id, blob, arg_values, return_ids, gpu_ids, runtime_env = task
-    w.current_task_id = task_id
-    w.current_task_name = name
-    w.current_gpu_ids = list(gpu_ids)
-    if gpu_ids:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
+def _begin(w, task: Task):
+    w.current_task_id = task.task_id
+    w.current_task_name = task.name
+    w.current_gpu_ids = list(task.gpu_ids)
+    if task.gpu_ids:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in task.gpu_ids)
+
+
+def _end(w):
+    w.current_task_id = None
     try:
-        fn = load_function(w, function_id)
-        args, kwargs = decode_args(blob, arg_values)
-        del arg_values
-        with _EnvVars(runtime_env):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001
+        pass
+    w.current_task_name = None
+
+
+def _prepare(w, task: Task):
+    """The callable and arguments of a plain task or an actor method."""
+    args, kwargs = decode_args(task.blob, task.arg_values)
+    task.arg_values = None
+    if task.actor_id:
+        method_name = task.name.rsplit(".", 1)[-1]
+        if method_name == "__ray_terminate__":
+            from miniray.actor import exit_actor
+            return exit_actor, (), {}
+        return getattr(w.actor_instance, method_name), args, kwargs
+    return load_function(w, task.function_id), args, kwargs
+
+
+def _finish(w, task: Task, result) -> None:
+    n = len(task.return_ids)
+    if n == 1:
+        outputs = [result]
+    elif n == 0:
+        outputs = []
+    else:
+        outputs = list(result)
+        if len(outputs) != n:
+            raise ValueError(f"Task returned {len(outputs)} objects, but num_returns={n}.")
+    returns = [encode_return(w, rid, out) for rid, out in zip(task.return_ids, outputs)]
+    w.core.task_done(task.task_id, False, returns)
+
+
+def _fail(w, task: Task, exc: BaseException) -> None:
+    from miniray.actor import ActorExitSignal
+    if isinstance(exc, ActorExitSignal):
+        # exit_actor(): the call succeeds with None, then the process ends.
+        w.core.task_done(task.task_id, False,
+                         [encode_return(w, rid, None) for rid in task.return_ids],
+                         actor_exiting=True)
+        _end(w)
+        os._exit(0)
+    err = task_error(w, task.name, exc)
+    payload = serialization.serialize(err, serialization.TASK_ERROR).to_bytes()
+    w.core.task_done(task.task_id, True, [(rid, payload, []) for rid in task.return_ids])
+
+
+def create_actor(w, task: Task) -> dict:
+    """Runs an actor's constructor; returns its concurrency options."""
+    from miniray.actor import ACTOR_OPTIONS_KEY
+    _begin(w, task)
+    env = json.loads(task.runtime_env) if task.runtime_env else {}
+    options = env.pop(ACTOR_OPTIONS_KEY, {})
+    try:
+        _EnvVars(env).__enter__()  # for the actor's whole life
+        cls = load_function(w, task.function_id)
+        args, kwargs = decode_args(task.blob, task.arg_values)
+        task.arg_values = None
+        w.actor_id = task.actor_id
+        w.actor_instance = cls.__new__(cls)
+        w.actor_instance.__init__(*args, **kwargs)
+        w.core.task_done(task.task_id, False, [])
+    except BaseException as exc:  # noqa: BLE001 - the actor dies with this cause
+        w.actor_instance = None
+        err = task_error(w, task.name, exc)
+        w.core.task_done(task.task_id, True, [], error_message=str(err))
+    finally:
+        _end(w)
+    return options
+
+
+def execute_task(w, task: Task) -> None:
+    """Runs a plain task or a synchronous actor method."""
+    _begin(w, task)
+    try:
+        fn, args, kwargs = _prepare(w, task)
+        with _EnvVars(json.loads(task.runtime_env) if task.runtime_env else {}):
             result = fn(*args, **kwargs)
         del args, kwargs
-        n = len(return_ids)
-        if n == 1:
-            outputs = [result]
-        elif n == 0:
-            outputs = []
-        else:
-            outputs = list(result)
-            if len(outputs) != n:
-                raise ValueError(f"Task returned {len(outputs)} objects, but num_returns={n}.")
-        returns = [encode_return(w, rid, out) for rid, out in zip(return_ids, outputs)]
-        w.core.task_done(task_id, False, returns)
-    except Exception as exc:  # noqa: BLE001 - the task's failure is its result
-        err = task_error(name, exc)
-        payload = serialization.serialize(err, serialization.TASK_ERROR).to_bytes()
-        w.core.task_done(task_id, True, [(rid, payload, []) for rid in return_ids])
+        if inspect.isawaitable(result):  # an async method on a sync actor
+            import asyncio
+            result = asyncio.run(_awaited(result))
+        _finish(w, task, result)
+    except BaseException as exc:  # noqa: BLE001 - the task's failure is its result
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not task.actor_id:
+            raise
+        _fail(w, task, exc)
     finally:
-        w.current_task_id = None
-        try:
-            import sys
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except Exception:  # noqa: BLE001
-            pass
-        w.current_task_name = None
+        _end(w)
+
+
+async def _awaited(result):
+    return await result
+
+
+async def execute_task_async(w, task: Task) -> None:
+    """Runs an actor method on the actor's event loop (async actors)."""
+    _begin(w, task)
+    try:
+        fn, args, kwargs = _prepare(w, task)
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        _finish(w, task, result)
+    except BaseException as exc:  # noqa: BLE001
+        _fail(w, task, exc)
+    finally:
+        _end(w)

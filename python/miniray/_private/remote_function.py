@@ -185,7 +185,7 @@ class RemoteFunction:
             os.urandom(16), options.get("name") or self._name, self._function_id, blob,
             deps, contained, int(num_returns), resource_demand(options, 1.0),
             int(max_retries), bool(options.get("retry_exceptions", False)),
-            runtime_env_json(options))
+            runtime_env_json(options), b"")
         del keep  # the task now holds its argument object
         refs = [ObjectRef(i, w.core) for i in ids]
         if num_returns == 1:

@@ -24,7 +24,8 @@ class RuntimeContext:
         return tid.hex() if tid else None
 
     def get_actor_id(self) -> Optional[str]:
-        return None
+        aid = self._w.actor_id
+        return aid.hex() if aid else None
 
     def get_task_name(self) -> Optional[str]:
         return self._w.current_task_name

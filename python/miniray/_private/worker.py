@@ -24,7 +24,7 @@ DRIVER = "driver"
 WORKER = "worker"
 
 # Node error codes (ErrorType in cpp/src/common/message.h).
-_WORKER_DIED, _OBJECT_LOST, _TASK_CANCELLED = 1, 2, 3
+_WORKER_DIED, _OBJECT_LOST, _TASK_CANCELLED, _ACTOR_DIED = 1, 2, 3, 4
 
 
 class Worker:
@@ -44,6 +44,9 @@ class Worker:
         self.current_task_id: Optional[bytes] = None
         self.current_task_name: Optional[str] = None
         self.current_gpu_ids: List[int] = []
+        # The actor this worker process hosts (worker mode).
+        self.actor_id: Optional[bytes] = None
+        self.actor_instance: Any = None
 
     @property
     def connected(self) -> bool:
@@ -283,6 +286,8 @@ def _to_exception(value) -> Optional[BaseException]:
             return exceptions.WorkerCrashedError(message)
         if code == _TASK_CANCELLED:
             return exceptions.TaskCancelledError(message)
+        if code == _ACTOR_DIED:
+            return exceptions.ActorDiedError(error_msg=message)
         return exceptions.ObjectLostError(message=message)
     return None
 

@@ -58,6 +58,30 @@ class _PrefixedStream:
         return getattr(self._stream, name)
 
 
+def _actor_runner(w, executor, options):
+    """How this actor runs its calls: one at a time in this thread (the
+    default), on a pool of max_concurrency threads, or on one asyncio event
+    loop for async actors (at most max_concurrency calls at once)."""
+    concurrency = options.get("max_concurrency", 1)
+    if options.get("is_async"):
+        import asyncio
+        import threading
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="actor-loop", daemon=True).start()
+        limit = asyncio.Semaphore(concurrency)
+
+        async def limited(task):
+            async with limit:
+                await executor.execute_task_async(w, task)
+
+        return lambda w_, task: asyncio.run_coroutine_threadsafe(limited(task), loop)
+    if concurrency > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="actor")
+        return lambda w_, task: pool.submit(executor.execute_task, w_, task)
+    return executor.execute_task
+
+
 def main():
     # Ctrl-C in the terminal reaches the whole process group; the driver
     # handles it. Workers end when the node goes away.
@@ -77,11 +101,17 @@ def main():
     sys.stdout = _PrefixedStream(sys.stdout, w)
     sys.stderr = _PrefixedStream(sys.stderr, w)
     try:
+        run = executor.execute_task
         while True:
-            task = core.next_task(-1.0)
-            if task is None:  # the node is gone
+            raw = core.next_task(-1.0)
+            if raw is None:  # the node is gone
                 break
-            executor.execute_task(w, task)
+            task = executor.Task(raw)
+            del raw
+            if task.actor_creation:
+                run = _actor_runner(w, executor, executor.create_actor(w, task))
+            else:
+                run(w, task)
             del task  # drop argument views now, not when the next task comes
     except BaseException:  # noqa: BLE001 - report, then exit
         traceback.print_exc()

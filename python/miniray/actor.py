@@ -1,0 +1,275 @@
+"""Actors: @miniray.remote on a class.
+
+`Cls.remote(...)` asks the node to create the actor (its constructor runs as
+a creation task on a worker that is then dedicated to it) and returns an
+ActorHandle at once. `handle.method.remote(...)` submits a call that the node
+queues on that actor and sends to its worker in submission order.
+
+An actor lives while some handle refers to it: every handle counts as a
+reference to a per-actor "handle object" in the node, so handles passed to
+tasks, stored in other actors or inside values all keep it alive. Detached
+actors (lifetime="detached") live until killed.
+"""
+import hashlib
+import inspect
+import json
+import os
+import pickle
+from typing import Any, Dict
+
+import cloudpickle
+
+from miniray._private import serialization
+from miniray._private import worker as worker_mod
+from miniray._private.object_ref import ObjectRef
+from miniray._private.remote_function import (
+    export_function, resource_demand, serialize_args, validate_options)
+
+ACTOR_OPTIONS = {
+    "num_cpus", "num_gpus", "resources", "memory", "max_restarts", "max_task_retries",
+    "max_concurrency", "name", "namespace", "get_if_exists", "lifetime", "runtime_env",
+    "scheduling_strategy", "max_pending_calls", "concurrency_groups", "accelerator_type",
+    "_metadata", "label_selector", "enable_task_events",
+}
+METHOD_OPTIONS = {"num_returns", "name", "max_task_retries", "retry_exceptions",
+                  "concurrency_group", "enable_task_events"}
+
+# How the worker learns an actor's concurrency: a private runtime_env key.
+ACTOR_OPTIONS_KEY = "_miniray_actor_options"
+
+
+class ActorExitSignal(BaseException):
+    """Raised by exit_actor(): ends the actor after the current call."""
+
+
+def exit_actor():
+    """Ends the current actor once this method returns (as ray.actor.exit_actor)."""
+    if worker_mod.global_worker.actor_id is None:
+        raise TypeError("exit_actor() called outside of an actor")
+    raise ActorExitSignal()
+
+
+def method(*args, **options):
+    """Decorates an actor method with options, e.g. @method(num_returns=2)."""
+    def decorate(fn):
+        validate_options(options, METHOD_OPTIONS, "actor methods")
+        fn.__miniray_method_options__ = options
+        return fn
+
+    if len(args) == 1 and callable(args[0]) and not options:
+        return decorate(args[0])
+    if args:
+        raise TypeError("@method takes keyword options only, e.g. @method(num_returns=2)")
+    return decorate
+
+
+def _method_table(cls) -> Dict[str, Dict[str, Any]]:
+    methods = {}
+    for name, member in inspect.getmembers(cls):
+        if not callable(member) or (name.startswith("__") and name != "__call__"):
+            continue
+        methods[name] = dict(getattr(member, "__miniray_method_options__", {}))
+        methods[name]["is_async"] = inspect.iscoroutinefunction(member) or \
+            inspect.isasyncgenfunction(member)
+    return methods
+
+
+class ActorClass:
+    """What @remote makes of a class: create actors with `.remote()`."""
+
+    def __init__(self, cls, options: Dict[str, Any]):
+        self._cls = cls
+        self._options = validate_options(dict(options), ACTOR_OPTIONS, "actors")
+        self._methods = _method_table(cls)
+        self._pickled = None
+        self._function_id = None
+        self.__name__ = cls.__name__
+        self.__doc__ = cls.__doc__
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Actors cannot be instantiated directly. Instead of "
+                        f"'{self.__name__}()', use '{self.__name__}.remote()'.")
+
+    def options(self, **options) -> "_ActorClassOptions":
+        merged = dict(self._options)
+        merged.update(validate_options(options, ACTOR_OPTIONS, "actors"))
+        return _ActorClassOptions(self, merged)
+
+    def remote(self, *args, **kwargs) -> "ActorHandle":
+        return self._remote(args, kwargs, self._options)
+
+    def __getstate__(self):
+        return {"cls": self._cls, "options": self._options}
+
+    def __setstate__(self, state):
+        self.__init__(state["cls"], state["options"])
+
+    def _remote(self, args, kwargs, options) -> "ActorHandle":
+        w = worker_mod._ensure_connected()
+        init = getattr(self._cls, "__init__", None)
+        if init is not None and init is not object.__init__:
+            try:
+                inspect.signature(init).bind(None, *args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"{self.__name__}.__init__() {e}") from None
+            except ValueError:
+                pass
+        elif args or kwargs:
+            raise TypeError(f"{self.__name__}() takes no arguments")
+        if self._pickled is None:
+            self._pickled = cloudpickle.dumps(self._cls)
+            self._function_id = hashlib.sha1(self._pickled).digest()
+        export_function(w, self._pickled, self._function_id)
+
+        lifetime = options.get("lifetime")
+        if lifetime not in (None, "detached", "non_detached"):
+            raise ValueError(f"lifetime must be 'detached' or 'non_detached', got {lifetime!r}")
+        name = options.get("name") or ""
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a string, got {type(name).__name__}")
+        namespace = options.get("namespace") or w.namespace
+        if options.get("get_if_exists") and not name:
+            raise ValueError("get_if_exists requires a name")
+        is_async = any(m["is_async"] for m in self._methods.values())
+        max_concurrency = options.get("max_concurrency") or (1000 if is_async else 1)
+        worker_mod._check_number("max_concurrency", max_concurrency, allow_none=False,
+                                 integer=True)
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        # Placement needs 1 CPU unless num_cpus is given; a running actor
+        # holds num_cpus (default 0) and its GPUs and custom resources.
+        placement = resource_demand(options, 1.0)
+        lifetime_res = resource_demand(options, 0.0)
+        env = dict(options.get("runtime_env") or {})
+        env[ACTOR_OPTIONS_KEY] = {"max_concurrency": max_concurrency, "is_async": is_async}
+        metadata = pickle.dumps({
+            "class_name": self.__name__,
+            "methods": self._methods,
+            "max_task_retries": options.get("max_task_retries") or 0,
+        })
+        blob, deps, contained, keep = serialize_args(w, args, kwargs)
+        actor_id, metadata = w.core.create_actor(
+            os.urandom(16), os.urandom(16), f"{self.__name__}.__init__", self._function_id,
+            blob, deps, contained, placement, lifetime_res,
+            int(options.get("max_restarts") or 0), json.dumps(env), name, namespace,
+            bool(options.get("get_if_exists")), lifetime == "detached", metadata)
+        del keep
+        return ActorHandle._owned(actor_id, pickle.loads(metadata))
+
+
+class _ActorClassOptions:
+    def __init__(self, actor_class: ActorClass, options: Dict[str, Any]):
+        self._actor_class = actor_class
+        self._options = options
+
+    def remote(self, *args, **kwargs) -> "ActorHandle":
+        return self._actor_class._remote(args, kwargs, self._options)
+
+
+class ActorMethod:
+    """`handle.method`: call with `.remote(...)`."""
+
+    def __init__(self, handle: "ActorHandle", name: str, options: Dict[str, Any]):
+        self._handle = handle
+        self._name = name
+        self._options = options
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Actor methods cannot be called directly. Instead of running "
+                        f"'object.{self._name}()', try 'object.{self._name}.remote()'.")
+
+    def remote(self, *args, **kwargs):
+        return self._handle._submit(self._name, args, kwargs, self._options)
+
+    def options(self, **options) -> "ActorMethod":
+        merged = dict(self._options)
+        merged.update(validate_options(options, METHOD_OPTIONS, "actor methods"))
+        return ActorMethod(self._handle, self._name, merged)
+
+
+class ActorHandle:
+    """A reference to an actor; picklable, so it can be passed to tasks and
+    other actors (inside containers too)."""
+
+    def __init__(self, actor_id: bytes, metadata: Dict[str, Any], handle_ref: ObjectRef):
+        self._actor_id = actor_id
+        self._metadata = metadata
+        self._handle_ref = handle_ref  # keeps the actor alive while we live
+
+    @classmethod
+    def _owned(cls, actor_id: bytes, metadata) -> "ActorHandle":
+        w = worker_mod.global_worker
+        return cls(actor_id, metadata, ObjectRef(_handle_object_id(actor_id), w.core))
+
+    def __getattr__(self, name: str) -> ActorMethod:
+        if name == "__ray_terminate__":
+            return ActorMethod(self, name, {})
+        if name in ("_actor_id", "_metadata", "_handle_ref"):
+            raise AttributeError(name)
+        methods = self._metadata["methods"]
+        if name not in methods:
+            raise AttributeError(f"'{self._metadata['class_name']}' object has no "
+                                 f"attribute '{name}'")
+        options = {k: v for k, v in methods[name].items() if k != "is_async"}
+        return ActorMethod(self, name, options)
+
+    def _submit(self, method_name, args, kwargs, options):
+        w = worker_mod._ensure_connected()
+        blob, deps, contained, keep = serialize_args(w, args, kwargs)
+        num_returns = options.get("num_returns", 1)
+        if num_returns is None:
+            num_returns = 1
+        retries = options.get("max_task_retries")
+        if retries is None:
+            retries = self._metadata.get("max_task_retries", 0)
+        ids = w.core.submit_task(
+            os.urandom(16), f"{self._metadata['class_name']}.{method_name}", b"", blob, deps,
+            contained, int(num_returns), {}, int(retries), False, "", self._actor_id)
+        del keep
+        refs = [ObjectRef(i, w.core) for i in ids]
+        if num_returns == 1:
+            return refs[0]
+        if num_returns == 0:
+            return None
+        return refs
+
+    def __reduce__(self):
+        # The value holding this handle keeps the actor alive.
+        serialization.record_contained_ref(_handle_object_id(self._actor_id))
+        return (_rebuild_handle, (self._actor_id, self._metadata))
+
+    def __eq__(self, other):
+        return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
+
+    def __hash__(self):
+        return hash(self._actor_id)
+
+    def __repr__(self):
+        return f"Actor({self._metadata['class_name']}, {self._actor_id.hex()})"
+
+
+def _handle_object_id(actor_id: bytes) -> bytes:
+    return actor_id + b"\xff\xff\xff\xff"  # ObjectID::ForActorHandle
+
+
+def _rebuild_handle(actor_id: bytes, metadata) -> ActorHandle:
+    w = worker_mod.global_worker
+    ref = ObjectRef(_handle_object_id(actor_id), w.core, borrowed=True)
+    return ActorHandle(actor_id, metadata, ref)
+
+
+def get_actor(name: str, namespace: str = None) -> ActorHandle:
+    """The handle of the live actor called `name`; ValueError if none."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("Please supply a non-empty value to get_actor")
+    w = worker_mod._ensure_connected()
+    actor_id, metadata = w.core.get_actor(name, namespace or w.namespace)
+    return ActorHandle._owned(actor_id, pickle.loads(metadata))
+
+
+def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
+    """Kills the actor at once (running and queued calls fail with
+    ActorDiedError); with no_restart=False it may restart (max_restarts)."""
+    if not isinstance(actor, ActorHandle):
+        raise ValueError(f"miniray.kill() only supports actors; got {type(actor).__name__}")
+    worker_mod._ensure_connected().core.kill_actor(actor._actor_id, no_restart)
