@@ -190,19 +190,33 @@ void NodeRuntime::EventLoop() {
             pid = conn->pid;
           }
           if (pid > 0) {
-            // The process is exiting; give it a moment to report how.
+            // The process is exiting; give it a moment to report how (the
+            // reaper below may have collected its status already).
             int status = 0;
-            for (int tries = 0; tries < 50; ++tries) {
+            bool known = false;
+            for (int tries = 0; tries < 100 && !known; ++tries) {
+              {
+                std::lock_guard<std::mutex> lock(mu_);
+                auto it = exited_.find(pid);
+                if (it != exited_.end()) {
+                  status = it->second;
+                  exited_.erase(it);
+                  known = true;
+                  break;
+                }
+              }
               pid_t r = waitpid(pid, &status, WNOHANG);
               if (r == pid) {
-                cause = "process " + std::to_string(pid) + " " + DescribeExit(status);
                 std::lock_guard<std::mutex> lock(mu_);
                 children_.erase(pid);
+                known = true;
+              } else if (r < 0) {
                 break;
+              } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
               }
-              if (r < 0) break;
-              std::this_thread::sleep_for(std::chrono::milliseconds(2));
             }
+            if (known) cause = "process " + std::to_string(pid) + " " + DescribeExit(status);
           }
           std::lock_guard<std::mutex> lock(mu_);
           if (cause == "its connection closed" && pid > 0) {
@@ -223,6 +237,8 @@ void NodeRuntime::EventLoop() {
         if (!registered) {
           Log("a worker process failed to start: it " + DescribeExit(status));
           scheduler_.WorkerStartFailed();
+        } else {
+          exited_[it->first] = status;  // its disconnect will report it
         }
         it = children_.erase(it);
       } else {

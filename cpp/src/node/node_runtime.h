@@ -207,6 +207,7 @@ class NodeRuntime {
   std::vector<std::shared_ptr<Connection>> connections_;  // guarded by mu_
   int spawn_pending_ = 0;                              // guarded by mu_
   std::unordered_map<pid_t, bool> children_;  // pid -> alive; guarded by mu_
+  std::unordered_map<pid_t, int> exited_;  // reaped, exit status; guarded by mu_
 };
 
 }  // namespace miniray
