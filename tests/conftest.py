@@ -20,16 +20,31 @@ import miniray  # noqa: E402
 @pytest.fixture
 def ray_start():
     """A fresh 2-CPU runtime for one test."""
+    miniray.shutdown()
     miniray.init(num_cpus=2, object_store_memory=512 << 20)
     yield miniray
     miniray.shutdown()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def ray_shared():
-    """One 2-CPU runtime shared by the tests of a module (faster)."""
-    miniray.init(num_cpus=2, object_store_memory=512 << 20)
+    """A 2-CPU runtime shared by consecutive tests of a module (faster)."""
+    if not miniray.is_initialized():
+        miniray.init(num_cpus=2, object_store_memory=512 << 20)
     yield miniray
+
+
+@pytest.fixture
+def no_runtime():
+    """For tests that call init() themselves."""
+    miniray.shutdown()
+    yield
+    miniray.shutdown()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _shutdown_after_module():
+    yield
     miniray.shutdown()
 
 

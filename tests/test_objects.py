@@ -78,7 +78,7 @@ def test_nested_ref_keeps_inner_object_alive(ray_start):
     assert wait_for(lambda: node_stats()["num_objects"] == 0)
 
 
-def test_store_full_raises_and_keeps_stored_objects():
+def test_store_full_raises_and_keeps_stored_objects(no_runtime):
     miniray.init(num_cpus=1, object_store_memory=32 << 20)
     try:
         kept = miniray.put(np.full(3_000_000, 5, dtype=np.int64))  # 24 MB

@@ -1,0 +1,419 @@
+"""Actors (issue 4): creation, ordered calls, handles, concurrency,
+resources, lifecycle, restarts, names and namespaces."""
+import asyncio
+import os
+import threading
+import time
+
+import pytest
+
+import miniray
+from miniray.exceptions import ActorDiedError, RayActorError
+
+from conftest import wait_for
+
+
+@miniray.remote
+class Counter:
+    def __init__(self, start=0):
+        self.n = start
+
+    def increment(self, by=1):
+        self.n += by
+        return self.n
+
+    def value(self):
+        return self.n
+
+    def pid(self):
+        return os.getpid()
+
+
+def test_design_acceptance(ray_shared):
+    c = Counter.remote()
+    assert miniray.get([c.increment.remote() for _ in range(10)]) == list(range(1, 11))
+
+
+def test_constructor_args_and_class_without_init(ray_shared):
+    assert miniray.get(Counter.remote(start=5).increment.remote(2)) == 7
+
+    @miniray.remote
+    class Plain:
+        def hello(self):
+            return "hi"
+
+    assert miniray.get(Plain.remote().hello.remote()) == "hi"
+
+
+def test_direct_instantiation_and_calls_raise(ray_shared):
+    with pytest.raises(TypeError, match=r"Counter\.remote\(\)"):
+        Counter()
+    c = Counter.remote()
+    with pytest.raises(TypeError, match=r"increment\.remote\(\)"):
+        c.increment()
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        c.nope.remote()
+    with pytest.raises(TypeError):
+        Counter.remote(1, 2, 3)
+    with pytest.raises(ValueError, match="Invalid option keyword"):
+        Counter.options(num_cpu=1)
+
+
+def test_constructor_failure_fails_every_call(ray_shared):
+    @miniray.remote
+    class Broken:
+        def __init__(self):
+            raise ValueError("cannot build")
+
+        def f(self):
+            return 1
+
+    b = Broken.remote()
+    for _ in range(2):
+        with pytest.raises(ActorDiedError, match="cannot build") as info:
+            miniray.get(b.f.remote(), timeout=30)
+        assert isinstance(info.value, RayActorError)
+        assert "creation task" in str(info.value)
+
+
+def test_three_thousand_calls_keep_order(ray_shared):
+    @miniray.remote
+    class Log:
+        def __init__(self):
+            self.seen = []
+
+        def add(self, x):
+            self.seen.append(x)
+
+        def get(self):
+            return self.seen
+
+    log = Log.remote()
+    for i in range(3000):
+        log.add.remote(i)
+    assert miniray.get(log.get.remote()) == list(range(3000))
+
+
+def test_calls_keep_order_when_arguments_become_ready_out_of_order(ray_shared):
+    @miniray.remote
+    def slow(x, t):
+        time.sleep(t)
+        return x
+
+    @miniray.remote
+    class Log:
+        def __init__(self):
+            self.seen = []
+
+        def add(self, x):
+            self.seen.append(x)
+
+        def get(self):
+            return self.seen
+
+    log = Log.remote()
+    log.add.remote(slow.remote("first", 0.5))
+    log.add.remote("second")  # ready at once, must still run second
+    log.add.remote(slow.remote("third", 0.1))
+    assert miniray.get(log.get.remote(), timeout=30) == ["first", "second", "third"]
+
+
+def test_method_num_returns(ray_shared):
+    @miniray.remote
+    class Pair:
+        @miniray.method(num_returns=2)
+        def two(self):
+            return 1, 2
+
+        def three(self):
+            return 1, 2, 3
+
+    p = Pair.remote()
+    a, b = p.two.remote()
+    assert miniray.get([a, b]) == [1, 2]
+    x, y, z = p.three.options(num_returns=3).remote()
+    assert miniray.get(z) == 3
+
+
+def test_handle_used_from_task_and_from_another_actor(ray_shared):
+    c = Counter.remote()
+
+    @miniray.remote
+    def bump(handles):
+        return miniray.get(handles[0].increment.remote(10))
+
+    @miniray.remote
+    class Caller:
+        def __init__(self, counter):
+            self.counter = counter
+
+        def call(self):
+            return miniray.get(self.counter.increment.remote(100))
+
+    assert miniray.get(bump.remote([c])) == 10
+    caller = Caller.remote(c)
+    assert miniray.get(caller.call.remote()) == 110
+    assert miniray.get(c.value.remote()) == 110
+
+
+def _overlaps(spans):
+    spans = sorted(spans)
+    return any(s2 < e1 for (s1, e1), (s2, e2) in zip(spans, spans[1:]))
+
+
+def test_threaded_actor_overlaps_calls(ray_shared):
+    @miniray.remote(max_concurrency=4)
+    class Threaded:
+        def work(self):
+            start = time.time()
+            time.sleep(0.3)
+            return start, time.time(), threading.get_ident()
+
+    t = Threaded.remote()
+    spans = miniray.get([t.work.remote() for _ in range(4)])
+    assert _overlaps([(s, e) for s, e, _ in spans])
+    assert len({tid for _, _, tid in spans}) > 1
+
+
+def test_async_actor_interleaves_calls(ray_shared):
+    @miniray.remote
+    class AsyncActor:
+        def __init__(self):
+            self.active = 0
+            self.peak = 0
+
+        async def work(self):
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            start = time.time()
+            await asyncio.sleep(0.3)
+            self.active -= 1
+            return start, time.time()
+
+        async def peak_seen(self):
+            return self.peak
+
+    a = AsyncActor.remote()
+    t = time.time()
+    spans = miniray.get([a.work.remote() for _ in range(5)])
+    assert time.time() - t < 1.2  # 5 x 0.3 s ran interleaved
+    assert _overlaps(spans)
+    assert miniray.get(a.peak_seen.remote()) == 5
+
+
+def test_default_actor_runs_one_call_at_a_time(ray_shared):
+    @miniray.remote
+    class Serial:
+        def work(self):
+            start = time.time()
+            time.sleep(0.1)
+            return start, time.time()
+
+    s = Serial.remote()
+    assert not _overlaps(miniray.get([s.work.remote() for _ in range(4)]))
+
+
+def test_actors_hold_no_cpu_unless_asked(ray_start):
+    actors = [Counter.remote() for _ in range(4)]  # more actors than CPUs
+    assert miniray.get([a.increment.remote() for a in actors]) == [1] * 4
+    assert wait_for(lambda: miniray.available_resources().get("CPU") == 2.0)
+    assert miniray.get(miniray.remote(lambda: "task ran").remote(), timeout=30) == "task ran"
+    holder = Counter.options(num_cpus=1).remote()
+    miniray.get(holder.increment.remote())
+    assert wait_for(lambda: miniray.available_resources().get("CPU") == 1.0)
+    miniray.kill(holder)
+    assert wait_for(lambda: miniray.available_resources().get("CPU") == 2.0)
+
+
+def test_kill_makes_later_calls_raise_actor_died(ray_shared):
+    c = Counter.remote()
+    pid = miniray.get(c.pid.remote())
+    miniray.kill(c)
+    with pytest.raises(ActorDiedError, match="killed"):
+        miniray.get(c.increment.remote(), timeout=30)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{pid}") or
+                    open(f"/proc/{pid}/stat").read().split()[2] == "Z")
+    with pytest.raises(ValueError):
+        miniray.kill("not an actor")
+
+
+def test_ray_terminate_finishes_queued_calls_then_exits(ray_shared):
+    c = Counter.remote()
+    refs = [c.increment.remote() for _ in range(5)]
+    c.__ray_terminate__.remote()
+    assert miniray.get(refs) == [1, 2, 3, 4, 5]
+    with pytest.raises(ActorDiedError, match="exited on purpose"):
+        miniray.get(c.increment.remote(), timeout=30)
+
+
+def test_exit_actor_from_inside_a_method(ray_shared):
+    @miniray.remote
+    class Quitter:
+        def quit(self):
+            miniray.actor.exit_actor()
+
+        def ping(self):
+            return "pong"
+
+    q = Quitter.remote()
+    assert miniray.get(q.ping.remote()) == "pong"
+    assert miniray.get(q.quit.remote()) is None
+    with pytest.raises(ActorDiedError):
+        miniray.get(q.ping.remote(), timeout=30)
+
+
+def test_actor_process_goes_away_when_last_handle_is_dropped(ray_shared):
+    c = Counter.remote()
+    pid = miniray.get(c.pid.remote())
+    del c
+    assert wait_for(lambda: not os.path.exists(f"/proc/{pid}") or
+                    open(f"/proc/{pid}/stat").read().split()[2] == "Z")
+
+
+def test_detached_actor_outlives_its_handles(ray_shared):
+    c = Counter.options(name="keeper", lifetime="detached").remote()
+    pid = miniray.get(c.pid.remote())
+    del c
+    time.sleep(0.3)
+    assert os.path.exists(f"/proc/{pid}")
+    again = miniray.get_actor("keeper")
+    assert miniray.get(again.pid.remote()) == pid
+    miniray.kill(again)
+
+
+def test_restart_after_crash_gives_fresh_state(ray_shared):
+    @miniray.remote(max_restarts=1)
+    class Fragile:
+        def __init__(self):
+            self.n = 0
+
+        def incr(self):
+            self.n += 1
+            return self.n
+
+        def crash(self):
+            os._exit(1)
+
+    f = Fragile.remote()
+    assert miniray.get([f.incr.remote() for _ in range(3)]) == [1, 2, 3]
+    with pytest.raises(ActorDiedError):
+        miniray.get(f.crash.remote(), timeout=30)
+    assert miniray.get(f.incr.remote(), timeout=30) == 1  # constructor ran again
+    f.crash.remote()
+    with pytest.raises(ActorDiedError):  # no restarts left
+        miniray.get(f.incr.remote(), timeout=30)
+
+
+def test_max_task_retries_retries_the_running_call(ray_shared, tmp_path):
+    marker = tmp_path / "crashed"
+
+    @miniray.remote(max_restarts=1, max_task_retries=1)
+    class Once:
+        def work(self):
+            if not marker.exists():
+                marker.write_text("x")
+                os._exit(1)
+            return "done"
+
+    assert miniray.get(Once.remote().work.remote(), timeout=30) == "done"
+
+
+def test_named_actor_found_from_a_task(ray_shared):
+    keep = Counter.options(name="shared_counter").remote()  # noqa: F841 (as in Ray,
+    # a named actor without a handle is garbage-collected)
+
+    @miniray.remote
+    def use_named():
+        return miniray.get(miniray.get_actor("shared_counter").increment.remote(5))
+
+    assert miniray.get(use_named.remote()) == 5
+    assert miniray.get(miniray.get_actor("shared_counter").value.remote()) == 5
+
+
+def test_named_actor_errors_and_get_if_exists(ray_shared):
+    a = Counter.options(name="unique").remote()
+    with pytest.raises(ValueError, match="already exists"):
+        Counter.options(name="unique").remote()
+    same = Counter.options(name="unique", get_if_exists=True).remote()
+    miniray.get(a.increment.remote())
+    assert miniray.get(same.value.remote()) == 1
+    with pytest.raises(ValueError, match="missing"):
+        miniray.get_actor("missing")
+
+
+def test_namespaces_separate_names(ray_shared):
+    keep = [Counter.options(name="ns_counter", namespace="ns1").remote(start=1),
+            Counter.options(name="ns_counter", namespace="ns2").remote(start=2)]
+    one = miniray.get_actor("ns_counter", namespace="ns1")
+    two = miniray.get_actor("ns_counter", namespace="ns2")
+    assert miniray.get([one.value.remote(), two.value.remote()]) == [1, 2]
+    with pytest.raises(ValueError):
+        miniray.get_actor("ns_counter")  # the default namespace has none
+    del keep
+
+
+def test_named_actor_without_handles_is_collected(ray_shared):
+    Counter.options(name="dropped").remote()
+    assert wait_for(lambda: _lookup_fails("dropped"))
+
+
+def _lookup_fails(name):
+    try:
+        miniray.get_actor(name)
+        return False
+    except ValueError:
+        return True
+
+
+def test_init_namespace_and_runtime_context(no_runtime):
+    miniray.init(num_cpus=1, namespace="team")
+    try:
+        assert miniray.get_runtime_context().namespace == "team"
+
+        @miniray.remote
+        class Who:
+            def ids(self):
+                ctx = miniray.get_runtime_context()
+                return ctx.get_actor_id(), ctx.namespace
+
+        w = Who.options(name="who").remote()
+        actor_id, ns = miniray.get(w.ids.remote())
+        assert actor_id == w._actor_id.hex() and ns == "team"
+        assert miniray.get_actor("who", namespace="team") == w
+    finally:
+        miniray.shutdown()
+
+
+def test_env_vars_in_tasks_and_actors(no_runtime, tmp_path):
+    miniray.init(num_cpus=2, runtime_env={"env_vars": {"JOB_VAR": "job", "BOTH": "job"}})
+    try:
+        @miniray.remote
+        def read():
+            return os.environ.get("JOB_VAR"), os.environ.get("BOTH")
+
+        @miniray.remote
+        class Reader:
+            def read(self):
+                return os.environ.get("JOB_VAR"), os.environ.get("BOTH"), os.environ.get("ACTOR_VAR")
+
+        assert miniray.get(read.remote()) == ("job", "job")
+        task_level = read.options(runtime_env={"env_vars": {"BOTH": "task"}})
+        assert miniray.get(task_level.remote()) == ("job", "task")
+        r = Reader.options(runtime_env={"env_vars": {"ACTOR_VAR": "actor"}}).remote()
+        assert miniray.get(r.read.remote()) == ("job", "job", "actor")
+    finally:
+        miniray.shutdown()
+
+
+def test_job_working_dir(no_runtime, tmp_path):
+    (tmp_path / "wd_module.py").write_text("VALUE = 'from working_dir'\n")
+    miniray.init(num_cpus=1, runtime_env={"working_dir": str(tmp_path)})
+    try:
+        @miniray.remote
+        def probe():
+            import wd_module
+            return wd_module.VALUE, os.getcwd()
+
+        assert miniray.get(probe.remote()) == ("from working_dir", str(tmp_path))
+    finally:
+        miniray.shutdown()
