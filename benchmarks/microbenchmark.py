@@ -120,8 +120,29 @@ def run_ray_like(module_name: str, repeat: int) -> dict:
         ray.get(merge.remote(*parts))
         return time.perf_counter() - t
 
+    @ray.remote
+    class Actor:
+        def noop(self):
+            return None
+
+    actor = Actor.remote()
+    ray.get([actor.noop.remote() for _ in range(200)])
+
+    def actor_async_rate():
+        t = time.perf_counter()
+        ray.get([actor.noop.remote() for _ in range(N_ASYNC)])
+        return N_ASYNC / (time.perf_counter() - t)
+
+    def actor_sync_rate():
+        t = time.perf_counter()
+        for _ in range(N_SYNC):
+            ray.get(actor.noop.remote())
+        return N_SYNC / (time.perf_counter() - t)
+
     out["async_tasks_per_s"] = _median_of(repeat, async_rate)
     out["sync_tasks_per_s"] = _median_of(repeat, sync_rate)
+    out["actor_async_calls_per_s"] = _median_of(repeat, actor_async_rate)
+    out["actor_sync_calls_per_s"] = _median_of(repeat, actor_sync_rate)
     out["small_put_get_per_s"] = _median_of(repeat, putget_rate)
     out["put_100mb_gb_per_s"] = _median_of(repeat, put_gbps)
     out["get_100mb_ms"] = _median_of(repeat, get_ms)
@@ -144,6 +165,17 @@ def _mp_count(text):
     for w in text.split():
         counts[w] = counts.get(w, 0) + 1
     return counts
+
+
+def _mp_actor_loop(conn):
+    """A stateful worker process: the multiprocessing analogue of an actor."""
+    state = 0
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        state += 1
+        conn.send(None)
 
 
 def run_multiprocessing(repeat: int) -> dict:
@@ -185,8 +217,34 @@ def run_multiprocessing(repeat: int) -> dict:
                 total[k] = total.get(k, 0) + v
         return time.perf_counter() - t
 
+    parent, child = mp.Pipe()
+    proc = mp.Process(target=_mp_actor_loop, args=(child,))
+    proc.start()
+
+    def actor_async_rate():
+        # Pipelined in windows: unbounded sends would fill the pipe both ways.
+        t = time.perf_counter()
+        window = 100
+        for _ in range(N_ASYNC // window):
+            for _ in range(window):
+                parent.send("noop")
+            for _ in range(window):
+                parent.recv()
+        return N_ASYNC / (time.perf_counter() - t)
+
+    def actor_sync_rate():
+        t = time.perf_counter()
+        for _ in range(N_SYNC):
+            parent.send("noop")
+            parent.recv()
+        return N_SYNC / (time.perf_counter() - t)
+
     out["async_tasks_per_s"] = _median_of(repeat, async_rate)
     out["sync_tasks_per_s"] = _median_of(repeat, sync_rate)
+    out["actor_async_calls_per_s"] = _median_of(repeat, actor_async_rate)
+    out["actor_sync_calls_per_s"] = _median_of(repeat, actor_sync_rate)
+    parent.send(None)
+    proc.join()
     out["task_100mb_arg_ms"] = _median_of(repeat, task_arg_ms)
     out["mapreduce_s"] = _median_of(repeat, mapreduce_s)
     pool.close()
@@ -201,6 +259,8 @@ METRICS = [  # name, unit, higher_is_better
     ("init_to_first_result_s", "s", False),
     ("async_tasks_per_s", "/s", True),
     ("sync_tasks_per_s", "/s", True),
+    ("actor_async_calls_per_s", "/s", True),
+    ("actor_sync_calls_per_s", "/s", True),
     ("small_put_get_per_s", "/s", True),
     ("put_100mb_gb_per_s", "GB/s", True),
     ("get_100mb_ms", "ms", False),

@@ -225,6 +225,37 @@ def test_actors_hold_no_cpu_unless_asked(ray_start):
     assert wait_for(lambda: miniray.available_resources().get("CPU") == 2.0)
 
 
+def test_actor_holds_custom_resources_for_its_life(no_runtime):
+    miniray.init(num_cpus=2, resources={"slot": 1})
+    holder = Counter.options(resources={"slot": 1}).remote()
+    miniray.get(holder.increment.remote())
+    assert "slot" not in miniray.available_resources()
+    waiting = Counter.options(resources={"slot": 1}).remote()
+    first_call = waiting.increment.remote()
+    ready, _ = miniray.wait([first_call], timeout=0.5)
+    assert ready == []  # the second actor cannot be placed while the first lives
+    miniray.kill(holder)
+    assert miniray.get(first_call, timeout=30) == 1
+
+
+def test_actor_stdout_prefix(no_runtime, capfd):
+    miniray.init(num_cpus=1)  # workers inherit the captured stdout
+
+    @miniray.remote
+    class Talker:
+        def say(self):
+            print("actor-says-hi")
+            return os.getpid()
+
+    pid = miniray.get(Talker.remote().say.remote())
+    text = ""
+    deadline = time.time() + 5
+    while time.time() < deadline and "actor-says-hi" not in text:
+        text += capfd.readouterr().out
+        time.sleep(0.02)
+    assert f"(Talker pid={pid}) actor-says-hi" in text
+
+
 def test_kill_makes_later_calls_raise_actor_died(ray_shared):
     c = Counter.remote()
     pid = miniray.get(c.pid.remote())
@@ -296,7 +327,7 @@ def test_restart_after_crash_gives_fresh_state(ray_shared):
 
     f = Fragile.remote()
     assert miniray.get([f.incr.remote() for _ in range(3)]) == [1, 2, 3]
-    with pytest.raises(ActorDiedError):
+    with pytest.raises(ActorDiedError, match="exited with code 1"):
         miniray.get(f.crash.remote(), timeout=30)
     assert miniray.get(f.incr.remote(), timeout=30) == 1  # constructor ran again
     f.crash.remote()

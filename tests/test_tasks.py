@@ -26,6 +26,13 @@ def test_design_acceptance(ray_shared):
     assert len(ready) == 100 and not not_ready
 
 
+def test_design_acceptance_with_num_workers(no_runtime):
+    miniray.init(num_workers=2)
+    assert miniray.cluster_resources()["CPU"] == 2.0
+    assert miniray.get(add.remote(1, 2)) == 3
+    assert sum(miniray.get([add.remote(i, i) for i in range(100)])) == 9900
+
+
 def test_args_kwargs_and_defaults(ray_shared):
     @miniray.remote
     def f(a, b=10, *rest, c, d=4, **more):

@@ -121,6 +121,7 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   std::mutex send_mu_;                      // serializes socket writes
   std::atomic<bool> disconnected_{false};
   std::atomic<uint64_t> next_request_id_{1};
+  std::atomic<uint64_t> populated_end_{0};  // arena prefix this process mapped
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -38,7 +38,11 @@ class _PrefixedStream:
         self._pending += text
         if "\n" in self._pending:
             *lines, self._pending = self._pending.split("\n")
-            prefix = f"({self._worker.current_task_name or 'worker'} pid={os.getpid()}) "
+            w = self._worker
+            # As Ray: "(task_name pid=N)" for tasks, "(ClassName pid=N)" for actors.
+            name = type(w.actor_instance).__name__ if w.actor_instance is not None \
+                else (w.current_task_name or "worker")
+            prefix = f"({name} pid={os.getpid()}) "
             self._stream.write("".join(prefix + line + "\n" for line in lines))
             self._stream.flush()
         return len(text)
