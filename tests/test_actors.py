@@ -29,6 +29,18 @@ class Counter:
         return os.getpid()
 
 
+@miniray.remote
+class Log:
+    def __init__(self):
+        self.seen = []
+
+    def add(self, x):
+        self.seen.append(x)
+
+    def get(self):
+        return self.seen
+
+
 def test_design_acceptance(ray_shared):
     c = Counter.remote()
     assert miniray.get([c.increment.remote() for _ in range(10)]) == list(range(1, 11))
@@ -77,17 +89,6 @@ def test_constructor_failure_fails_every_call(ray_shared):
 
 
 def test_three_thousand_calls_keep_order(ray_shared):
-    @miniray.remote
-    class Log:
-        def __init__(self):
-            self.seen = []
-
-        def add(self, x):
-            self.seen.append(x)
-
-        def get(self):
-            return self.seen
-
     log = Log.remote()
     for i in range(3000):
         log.add.remote(i)
@@ -99,17 +100,6 @@ def test_calls_keep_order_when_arguments_become_ready_out_of_order(ray_shared):
     def slow(x, t):
         time.sleep(t)
         return x
-
-    @miniray.remote
-    class Log:
-        def __init__(self):
-            self.seen = []
-
-        def add(self, x):
-            self.seen.append(x)
-
-        def get(self):
-            return self.seen
 
     log = Log.remote()
     log.add.remote(slow.remote("first", 0.5))

@@ -86,21 +86,6 @@ def test_first_remote_call_starts_runtime():
         miniray.shutdown()
 
 
-def test_task_stdout_reaches_driver_with_prefix(capfd):
-    miniray.init(num_cpus=1)
-    try:
-        @miniray.remote
-        def chatty(x):
-            print(f"hello {x}")
-            return x
-
-        miniray.get(chatty.remote(7))
-        out = wait_for(lambda: "hello 7" in capfd.readouterr().out) or None
-        assert out
-    finally:
-        miniray.shutdown()
-
-
 def test_task_stdout_prefix_format(capfd):
     miniray.init(num_cpus=1)
     try:

@@ -226,12 +226,7 @@ class ActorHandle:
             os.urandom(16), f"{self._metadata['class_name']}.{method_name}", b"", blob, deps,
             contained, int(num_returns), {}, int(retries), False, "", self._actor_id)
         del keep
-        refs = [ObjectRef(i, w.core) for i in ids]
-        if num_returns == 1:
-            return refs[0]
-        if num_returns == 0:
-            return None
-        return refs
+        return worker_mod.refs_for_returns(w, ids, num_returns)
 
     def __reduce__(self):
         # The value holding this handle keeps the actor alive.

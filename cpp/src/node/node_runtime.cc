@@ -408,14 +408,24 @@ void NodeRuntime::OnRegister(Connection* conn, const Register& m) {
   ScheduleLocked();
 }
 
-void NodeRuntime::OnSubmitTask(Connection* conn, TaskSpec spec) {
+std::vector<ObjectID> NodeRuntime::MissingDependenciesLocked(const TaskSpec& spec) const {
   std::vector<ObjectID> missing;
   for (const auto& dep : spec.dependencies) {
-    AddRefLocked(dep);  // the task holds its arguments until it ends
     auto it = objects_.find(dep);
     if (it != objects_.end() && !it->second.ready) missing.push_back(dep);
   }
+  return missing;
+}
+
+// A task holds its arguments (and refs nested in them) until it ends.
+void NodeRuntime::HoldSpecRefsLocked(const TaskSpec& spec) {
+  for (const auto& dep : spec.dependencies) AddRefLocked(dep);
   for (const auto& id : spec.contained) AddRefLocked(id);
+}
+
+void NodeRuntime::OnSubmitTask(Connection* conn, TaskSpec spec) {
+  HoldSpecRefsLocked(spec);
+  std::vector<ObjectID> missing = MissingDependenciesLocked(spec);
   for (uint32_t i = 0; i < spec.num_returns; ++i) {
     ObjectID rid = spec.ReturnId(i);
     ObjectEntry& e = objects_[rid];
@@ -519,13 +529,7 @@ void NodeRuntime::OnTaskDone(Connection* conn, TaskDone m) {
   }
   if (spec.IsActorTask()) {
     ActorID aid = spec.actor_id;
-    for (auto& v : m.returns) {
-      if (v.kind == ObjectValue::kShared) {
-        (void)store_->Seal(v.id);
-        conn->creating.erase(v.id);
-      }
-      StoreValueLocked(std::move(v));
-    }
+    StoreReturnsLocked(conn, std::move(m.returns));
     FinishTaskLocked(m.task_id);
     auto ait = actors_.find(aid);
     if (ait == actors_.end()) return;
@@ -549,25 +553,26 @@ void NodeRuntime::OnTaskDone(Connection* conn, TaskDone m) {
     if (spec.max_retries > 0) --spec.max_retries;
     ResubmitLocked(spec);
   } else {
-    for (auto& v : m.returns) {
-      if (v.kind == ObjectValue::kShared) {
-        (void)store_->Seal(v.id);
-        conn->creating.erase(v.id);
-      }
-      StoreValueLocked(std::move(v));
-    }
+    StoreReturnsLocked(conn, std::move(m.returns));
     FinishTaskLocked(m.task_id);
   }
   ScheduleLocked();
 }
 
+// A task's results: shared ones were written in place and are sealed now.
+void NodeRuntime::StoreReturnsLocked(Connection* conn, std::vector<ObjectValue> returns) {
+  for (auto& v : returns) {
+    if (v.kind == ObjectValue::kShared) {
+      (void)store_->Seal(v.id);
+      conn->creating.erase(v.id);
+    }
+    StoreValueLocked(std::move(v));
+  }
+}
+
 void NodeRuntime::ResubmitLocked(TaskSpec spec) {
   tasks_[spec.task_id].worker = WorkerID::Nil();
-  std::vector<ObjectID> missing;
-  for (const auto& dep : spec.dependencies) {
-    auto it = objects_.find(dep);
-    if (it != objects_.end() && !it->second.ready) missing.push_back(dep);
-  }
+  std::vector<ObjectID> missing = MissingDependenciesLocked(spec);
   scheduler_.SubmitTask(std::move(spec), missing);
 }
 
@@ -659,25 +664,18 @@ void NodeRuntime::OnSeal(Connection* conn, ObjectValue v) {
 }
 
 void NodeRuntime::OnGet(Connection* conn, GetRequest m) {
-  uint64_t key = next_request_key_++;
-  PendingRequest r{conn, m.request_id, false, std::move(m.ids), 0, 0, false};
-  for (const auto& id : r.ids) {
-    auto it = objects_.find(id);
-    if (it != objects_.end() && !it->second.ready) {
-      ++r.remaining;
-      object_waiters_[id].push_back(key);
-    }
-  }
-  bool done = r.remaining == 0;
-  r.blocked = !done;
-  requests_[key] = std::move(r);
-  if (done) return ReplyLocked(key, false);
-  BlockLocked(conn);
+  AddRequestLocked(PendingRequest{conn, m.request_id, false, std::move(m.ids), 0, 0, false});
 }
 
 void NodeRuntime::OnWait(Connection* conn, WaitRequest m) {
+  AddRequestLocked(
+      PendingRequest{conn, m.request_id, true, std::move(m.ids), m.num_returns, 0, false});
+}
+
+// Answers a Get/Wait at once if it can; else it waits for its objects and,
+// if a worker asked, the worker lends its CPUs meanwhile.
+void NodeRuntime::AddRequestLocked(PendingRequest r) {
   uint64_t key = next_request_key_++;
-  PendingRequest r{conn, m.request_id, true, std::move(m.ids), m.num_returns, 0, false};
   for (const auto& id : r.ids) {
     auto it = objects_.find(id);
     if (it != objects_.end() && !it->second.ready) {
@@ -685,8 +683,10 @@ void NodeRuntime::OnWait(Connection* conn, WaitRequest m) {
       object_waiters_[id].push_back(key);
     }
   }
-  bool done = r.ids.size() - r.remaining >= r.num_returns;
+  size_t ready = r.ids.size() - r.remaining;
+  bool done = r.is_wait ? ready >= r.num_returns : r.remaining == 0;
   r.blocked = !done;
+  Connection* conn = r.conn;
   requests_[key] = std::move(r);
   if (done) return ReplyLocked(key, false);
   BlockLocked(conn);
@@ -899,13 +899,8 @@ void NodeRuntime::OnCreateActor(Connection* conn, CreateActorRequest m) {
   conn->Send(MessageType::kActorReply, EncodePayload(reply));
 
   // The creation task holds its arguments for the actor's whole life.
-  std::vector<ObjectID> missing;
-  for (const auto& dep : spec.dependencies) {
-    AddRefLocked(dep);
-    auto it = objects_.find(dep);
-    if (it != objects_.end() && !it->second.ready) missing.push_back(dep);
-  }
-  for (const auto& id : spec.contained) AddRefLocked(id);
+  HoldSpecRefsLocked(spec);
+  std::vector<ObjectID> missing = MissingDependenciesLocked(spec);
   tasks_[spec.task_id] = TaskState{spec, WorkerID::Nil()};
   scheduler_.SubmitTask(std::move(spec), missing);
   ScheduleLocked();

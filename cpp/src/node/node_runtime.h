@@ -169,6 +169,10 @@ class NodeRuntime {
   void ReleaseSpecRefsLocked(const TaskSpec& spec);
 
   void StoreValueLocked(ObjectValue v);  // makes an object ready
+  void StoreReturnsLocked(Connection* conn, std::vector<ObjectValue> returns);
+  void AddRequestLocked(PendingRequest r);
+  std::vector<ObjectID> MissingDependenciesLocked(const TaskSpec& spec) const;
+  void HoldSpecRefsLocked(const TaskSpec& spec);
   void AddRefLocked(const ObjectID& id, int64_t n = 1);
   void RemoveRefLocked(const ObjectID& id, int64_t n = 1);
   void MaybeFreeLocked(const ObjectID& id);

@@ -80,14 +80,16 @@ void Scheduler::ReleaseWorkerLocked(Worker& w) {
     held.Subtract(held.Only("CPU"));
   }
   available_.Add(held);
-  for (int64_t g : w.gpu_ids) {
-    // Fractional GPU tasks hold part of one GPU; whole ones hold all of it.
-    double amount = w.held.Get("GPU");
-    int64_t part = amount >= 1 ? ResourceSet::kUnit
-                               : static_cast<int64_t>(std::llround(amount * ResourceSet::kUnit));
-    gpu_free_[g] += part;
-  }
+  FreeGpusLocked(w);
   w.held = ResourceSet();
+}
+
+void Scheduler::FreeGpusLocked(Worker& w) {
+  // Fractional GPU tasks hold part of one GPU; whole ones hold all of it.
+  double amount = w.held.Get("GPU");
+  int64_t part = amount >= 1 ? ResourceSet::kUnit
+                             : static_cast<int64_t>(std::llround(amount * ResourceSet::kUnit));
+  for (int64_t g : w.gpu_ids) gpu_free_[g] += part;
   w.gpu_ids.clear();
 }
 
@@ -111,14 +113,7 @@ void Scheduler::ActorCreated(const WorkerID& worker, const ResourceSet& keep) {
   if (w.state == Worker::kBlocked) give_back.Subtract(give_back.Only("CPU"));
   give_back.Subtract(keep);
   available_.Add(give_back);
-  if (keep.Get("GPU") == 0) {
-    double amount = w.held.Get("GPU");
-    for (int64_t g : w.gpu_ids) {
-      gpu_free_[g] += amount >= 1 ? ResourceSet::kUnit
-                                  : static_cast<int64_t>(std::llround(amount * ResourceSet::kUnit));
-    }
-    w.gpu_ids.clear();
-  }
+  if (keep.Get("GPU") == 0) FreeGpusLocked(w);
   w.held = keep;
   w.state = Worker::kActor;
   w.task.reset();

@@ -94,6 +94,7 @@ class Scheduler {
   void MakeReadyLocked(TaskSpec spec);
   bool AssignGpusLocked(double amount, std::vector<int64_t>* ids);
   void ReleaseWorkerLocked(Worker& w);
+  void FreeGpusLocked(Worker& w);
 
   mutable std::mutex mu_;
   const ResourceSet total_;

@@ -56,15 +56,7 @@ def validate_options(options: Dict[str, Any], allowed, what: str) -> Dict[str, A
     if options.get("max_retries") is not None:
         r = options["max_retries"]
         worker_mod._check_number("max_retries", r if r != -1 else 0, allow_none=False, integer=True)
-    resources = options.get("resources")
-    if resources is not None:
-        if not isinstance(resources, dict):
-            raise TypeError(f"resources must be a dict, got {type(resources).__name__}")
-        for k, v in resources.items():
-            if k in ("CPU", "GPU"):
-                raise ValueError("Use the 'num_cpus' and 'num_gpus' keyword instead of "
-                                 "'CPU' and 'GPU' in 'resources' keyword")
-            worker_mod._check_number(f"resources[{k!r}]", v, allow_none=False)
+    worker_mod.check_resources(options.get("resources"))
     rex = options.get("retry_exceptions")
     if rex is not None and not isinstance(rex, (bool, list, tuple)):
         raise TypeError("retry_exceptions must be a bool or a list of exception types")
@@ -187,12 +179,7 @@ class RemoteFunction:
             int(max_retries), bool(options.get("retry_exceptions", False)),
             runtime_env_json(options), b"")
         del keep  # the task now holds its argument object
-        refs = [ObjectRef(i, w.core) for i in ids]
-        if num_returns == 1:
-            return refs[0]
-        if num_returns == 0:
-            return None
-        return refs
+        return worker_mod.refs_for_returns(w, ids, num_returns)
 
 
 class _OptionsWrapper:

@@ -122,6 +122,29 @@ def _check_number(name: str, value, *, allow_none=True, integer=False):
         raise ValueError(f"{name} must be >= 0, got {value}")
 
 
+def check_resources(resources) -> None:
+    """Validates a `resources` dict of custom resource amounts."""
+    if resources is None:
+        return
+    if not isinstance(resources, dict):
+        raise TypeError(f"resources must be a dict, got {type(resources).__name__}")
+    for k, v in resources.items():
+        if k in ("CPU", "GPU"):
+            raise ValueError("Use the 'num_cpus' and 'num_gpus' keyword instead of "
+                             "'CPU' and 'GPU' in 'resources' keyword")
+        _check_number(f"resources[{k!r}]", v, allow_none=False)
+
+
+def refs_for_returns(w: "Worker", ids: List[bytes], num_returns: int):
+    """What .remote() returns: one ObjectRef, a list of them, or None."""
+    refs = [ObjectRef(i, w.core) for i in ids]
+    if num_returns == 1:
+        return refs[0]
+    if num_returns == 0:
+        return None
+    return refs
+
+
 def init(num_cpus: Optional[int] = None, num_gpus: Optional[float] = None,
          resources: Optional[Dict[str, float]] = None,
          object_store_memory: Optional[int] = None, *,
@@ -151,14 +174,7 @@ def init(num_cpus: Optional[int] = None, num_gpus: Optional[float] = None,
         _check_number("num_cpus", num_cpus, integer=False)
         _check_number("num_gpus", num_gpus)
         _check_number("object_store_memory", object_store_memory, integer=True)
-        if resources is not None:
-            if not isinstance(resources, dict):
-                raise TypeError(f"resources must be a dict, got {type(resources).__name__}")
-            for k, v in resources.items():
-                if k in ("CPU", "GPU"):
-                    raise ValueError("Use the 'num_cpus' and 'num_gpus' arguments instead of "
-                                     "'CPU' and 'GPU' in 'resources'")
-                _check_number(f"resources[{k!r}]", v)
+        check_resources(resources)
         if runtime_env is not None and not isinstance(runtime_env, dict):
             raise TypeError("runtime_env must be a dict")
         if num_cpus is None:
