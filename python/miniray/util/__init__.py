@@ -1,4 +1,5 @@
 """miniray.util: utilities beside the core API (as ray.util)."""
+from miniray.util.actor_pool import ActorPool
 from miniray.util.check_serialize import inspect_serializability
 
-__all__ = ["inspect_serializability"]
+__all__ = ["ActorPool", "inspect_serializability"]

@@ -1,0 +1,51 @@
+"""miniray.util: ActorPool and inspect_serializability."""
+import threading
+import time
+
+import pytest
+
+import miniray
+from miniray.util import ActorPool, inspect_serializability
+
+
+@miniray.remote
+class Doubler:
+    def double(self, x):
+        time.sleep(0.01 * (x % 3))
+        return 2 * x
+
+
+def test_actor_pool_map_keeps_order(ray_shared):
+    pool = ActorPool([Doubler.remote() for _ in range(2)])
+    assert list(pool.map(lambda a, v: a.double.remote(v), range(10))) == [2 * v for v in range(10)]
+
+
+def test_actor_pool_map_unordered_and_submit(ray_shared):
+    actors = [Doubler.remote() for _ in range(3)]
+    pool = ActorPool(actors)
+    assert sorted(pool.map_unordered(lambda a, v: a.double.remote(v), range(7))) == \
+        [2 * v for v in range(7)]
+    for v in range(5):
+        pool.submit(lambda a, x: a.double.remote(x), v)
+    assert not pool.has_free()
+    assert [pool.get_next() for _ in range(5)] == [0, 2, 4, 6, 8]
+    assert not pool.has_next()
+    with pytest.raises(StopIteration):
+        pool.get_next()
+    idle = pool.pop_idle()
+    assert idle in actors
+    with pytest.raises(ValueError, match="already belongs"):
+        pool.push(next(a for a in actors if a != idle))
+    pool.push(idle)
+    assert pool.has_free()
+
+
+def test_inspect_serializability_names_the_culprit():
+    lock = threading.Lock()
+
+    def uses_lock():
+        return lock
+
+    ok, bad = inspect_serializability(uses_lock, name="uses_lock")
+    assert not ok and "lock" in bad
+    assert inspect_serializability({"x": [1, 2]}) == (True, set())
