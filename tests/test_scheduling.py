@@ -81,3 +81,21 @@ def test_custom_and_fractional_resources(ray_start):
     # Two halves of one "disk" fit together.
     assert abs(spans[0][0] - spans[1][0]) < 0.15
     assert miniray.cluster_resources()["disk"] == 1.0
+
+
+def test_extra_workers_are_stopped_once_idle(ray_start):
+    from conftest import node_stats, wait_for
+
+    @miniray.remote
+    def leaf():
+        return 1
+
+    @miniray.remote
+    def parent():
+        return miniray.get(leaf.remote())
+
+    # Both CPUs' workers block in get(): extra workers start for the leaves.
+    assert miniray.get([parent.remote() for _ in range(4)]) == [1] * 4
+    assert node_stats()["num_workers"] > 2
+    assert wait_for(lambda: node_stats()["num_workers"] == 2, timeout=10)
+    assert miniray.get(parent.remote()) == 1

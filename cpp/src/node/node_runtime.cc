@@ -135,14 +135,9 @@ void NodeRuntime::Stop() {
 void NodeRuntime::EventLoop() {
   epoll_event events[64];
   while (!stopping_) {
-    int timeout_ms = -1;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto& [pid, alive] : children_) {
-        if (alive) timeout_ms = 200;  // poll children that have not registered
-      }
-    }
-    int n = epoll_wait(epoll_fd_, events, 64, timeout_ms);
+    // Wake now and then: to reap children that never registered, and to
+    // stop extra workers that have been idle for a while.
+    int n = epoll_wait(epoll_fd_, events, 64, 200);
     if (stopping_) break;
     for (int i = 0; i < n; ++i) {
       void* tag = events[i].data.ptr;
@@ -229,6 +224,7 @@ void NodeRuntime::EventLoop() {
     // Reap workers that died before registering (bad interpreter, import
     // error): they will never take a task.
     std::lock_guard<std::mutex> lock(mu_);
+    TrimIdleWorkersLocked();
     for (auto it = children_.begin(); it != children_.end();) {
       int status = 0;
       if (waitpid(it->first, &status, WNOHANG) == it->first) {
@@ -245,6 +241,19 @@ void NodeRuntime::EventLoop() {
         ++it;
       }
     }
+  }
+}
+
+// Workers started while others were blocked in get() are not needed once
+// the burst is over: beyond num_cpus, those idle for a second are stopped.
+void NodeRuntime::TrimIdleWorkersLocked() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_trim_ < std::chrono::milliseconds(500)) return;
+  last_trim_ = now;
+  size_t soft_limit = static_cast<size_t>(std::max(1, options_.prestart_workers));
+  for (const auto& wid : scheduler_.TrimIdleWorkers(soft_limit, std::chrono::seconds(1))) {
+    auto it = workers_.find(wid);
+    if (it != workers_.end() && it->second->pid > 0) kill(it->second->pid, SIGTERM);
   }
 }
 

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <cstdint>
@@ -139,6 +140,7 @@ class NodeRuntime {
   Status Init();
   void EventLoop();
   void SpawnWorkersLocked(int n);
+  void TrimIdleWorkersLocked();
   void SpawnOne();
 
   // All below: call with mu_ held.
@@ -210,6 +212,7 @@ class NodeRuntime {
   std::set<ActorID> actors_waiting_;  // queue head awaits an object; mu_
   std::vector<std::shared_ptr<Connection>> connections_;  // guarded by mu_
   int spawn_pending_ = 0;                              // guarded by mu_
+  std::chrono::steady_clock::time_point last_trim_;    // guarded by mu_
   std::unordered_map<pid_t, bool> children_;  // pid -> alive; guarded by mu_
   std::unordered_map<pid_t, int> exited_;  // reaped, exit status; guarded by mu_
 };

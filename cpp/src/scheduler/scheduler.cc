@@ -100,7 +100,29 @@ void Scheduler::TaskFinished(const WorkerID& worker) {
   ReleaseWorkerLocked(it->second);
   it->second.task.reset();
   it->second.state = Worker::kIdle;
+  it->second.idle_since = std::chrono::steady_clock::now();
   idle_.push_back(worker);
+}
+
+std::vector<WorkerID> Scheduler::TrimIdleWorkers(size_t soft_limit,
+                                                 std::chrono::milliseconds idle_for) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<WorkerID> trimmed;
+  size_t plain = 0;
+  for (const auto& [id, w] : workers_) plain += w.state != Worker::kActor;
+  if (plain <= soft_limit || num_ready_ > 0) return trimmed;
+  auto cutoff = std::chrono::steady_clock::now() - idle_for;
+  for (auto it = workers_.begin(); it != workers_.end() && plain > soft_limit;) {
+    if (it->second.state == Worker::kIdle && !it->second.task &&
+        it->second.idle_since <= cutoff) {
+      trimmed.push_back(it->first);
+      it = workers_.erase(it);  // stale entries in idle_ are skipped
+      --plain;
+    } else {
+      ++it;
+    }
+  }
+  return trimmed;
 }
 
 void Scheduler::ActorCreated(const WorkerID& worker, const ResourceSet& keep) {

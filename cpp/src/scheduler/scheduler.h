@@ -18,6 +18,7 @@
 #ifndef MINIRAY_SCHEDULER_SCHEDULER_H_
 #define MINIRAY_SCHEDULER_SCHEDULER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -74,6 +75,11 @@ class Scheduler {
 
   Decisions Schedule();
 
+  // Workers idle for at least `idle_for` beyond the first `soft_limit`
+  // plain (non-actor) workers: removed from the pool and returned, for the
+  // node to stop (extra workers started while others were blocked in get).
+  std::vector<WorkerID> TrimIdleWorkers(size_t soft_limit, std::chrono::milliseconds idle_for);
+
   ResourceSet total() const;
   ResourceSet available() const;
   size_t num_waiting() const;   // waiting for dependencies
@@ -86,6 +92,7 @@ class Scheduler {
     ResourceSet held;
     std::vector<int64_t> gpu_ids;
     std::optional<TaskSpec> task;
+    std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
   };
   struct Waiting {
     TaskSpec spec;

@@ -162,6 +162,25 @@ TEST(SchedulerTest, ActorWorkerKeepsOnlyItsLifetimeResources) {
   EXPECT_EQ(s.available().Get("GPU"), 1.0);
 }
 
+TEST(SchedulerTest, ExtraIdleWorkersAreTrimmedToTheSoftLimit) {
+  Scheduler s(Res({{"CPU", 1}}), 8);
+  WorkerID a = WorkerID::FromRandom(), b = WorkerID::FromRandom();
+  s.AddWorker(a);
+  s.AddWorker(b);
+  EXPECT_TRUE(s.TrimIdleWorkers(2, std::chrono::milliseconds(0)).empty());
+  auto trimmed = s.TrimIdleWorkers(1, std::chrono::milliseconds(0));
+  ASSERT_EQ(trimmed.size(), 1u);
+  EXPECT_EQ(s.num_workers(), 1u);
+  // The remaining worker still takes tasks; a trimmed one is never picked.
+  s.SubmitTask(Task("f"), {});
+  Decisions d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  EXPECT_NE(d.dispatches[0].worker, trimmed[0]);
+  // Workers that were not idle long enough stay.
+  s.AddWorker(WorkerID::FromRandom());
+  EXPECT_TRUE(s.TrimIdleWorkers(1, std::chrono::hours(1)).empty());
+}
+
 TEST(SchedulerTest, ConcurrentEventsKeepAccountsConsistent) {
   Scheduler s(Res({{"CPU", 2}}), 8);
   std::vector<WorkerID> workers;
