@@ -176,9 +176,8 @@ def create_actor(w, task: Task) -> dict:
         cls = load_function(w, task.function_id)
         args, kwargs = decode_args(task.blob, task.arg_values)
         task.arg_values = None
-        w.actor_id = task.actor_id
-        w.actor_instance = cls.__new__(cls)
-        w.actor_instance.__init__(*args, **kwargs)
+        w.actor_id = task.actor_id  # get_runtime_context() works in __init__
+        w.actor_instance = cls(*args, **kwargs)
         w.core.task_done(task.task_id, False, [])
     except BaseException as exc:  # noqa: BLE001 - the actor dies with this cause
         w.actor_instance = None
