@@ -438,3 +438,17 @@ def test_job_working_dir(no_runtime, tmp_path):
         assert miniray.get(probe.remote()) == ("from working_dir", str(tmp_path))
     finally:
         miniray.shutdown()
+
+
+def test_concurrent_calls_see_their_own_task_id(ray_shared):
+    @miniray.remote(max_concurrency=3)
+    class Threaded:
+        def whoami(self):
+            before = miniray.get_runtime_context().get_task_id()
+            time.sleep(0.2)  # the other calls start meanwhile
+            return before, miniray.get_runtime_context().get_task_id()
+
+    t = Threaded.remote()
+    results = miniray.get([t.whoami.remote() for _ in range(3)])
+    assert all(before == after for before, after in results)
+    assert len({before for before, _ in results}) == 3

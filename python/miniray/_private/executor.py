@@ -107,21 +107,18 @@ class _EnvVars:
 
 
 def _begin(w, task: Task):
-    w.current_task_id = task.task_id
-    w.current_task_name = task.name
-    w.current_gpu_ids = list(task.gpu_ids)
+    w.set_current_task(task.task_id, task.name, task.gpu_ids)
     if task.gpu_ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in task.gpu_ids)
 
 
 def _end(w):
-    w.current_task_id = None
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except Exception:  # noqa: BLE001
         pass
-    w.current_task_name = None
+    w.set_current_task()
 
 
 def _prepare(w, task: Task):

@@ -7,6 +7,7 @@ CoreWorker (C++) does the talking; this module turns Python values into
 bytes and back and raises the right exceptions.
 """
 import atexit
+import contextvars
 import json
 import os
 import sys
@@ -27,6 +28,10 @@ WORKER = "worker"
 _WORKER_DIED, _OBJECT_LOST, _TASK_CANCELLED, _ACTOR_DIED = 1, 2, 3, 4
 
 
+_current_task: contextvars.ContextVar = contextvars.ContextVar(
+    "miniray_current_task", default=(None, None, ()))
+
+
 class Worker:
     """Everything this process knows about its miniray session."""
 
@@ -40,13 +45,27 @@ class Worker:
         self.job_runtime_env: Dict[str, Any] = {}
         self.exported_functions: set = set()
         self.function_cache: Dict[bytes, Any] = {}
-        # The task this worker process is running (worker mode).
-        self.current_task_id: Optional[bytes] = None
-        self.current_task_name: Optional[str] = None
-        self.current_gpu_ids: List[int] = []
         # The actor this worker process hosts (worker mode).
         self.actor_id: Optional[bytes] = None
         self.actor_instance: Any = None
+
+    # The task being run (worker mode). A context variable, not a field:
+    # threaded and async actors run several calls at once.
+    @property
+    def current_task_id(self) -> Optional[bytes]:
+        return _current_task.get()[0]
+
+    @property
+    def current_task_name(self) -> Optional[str]:
+        return _current_task.get()[1]
+
+    @property
+    def current_gpu_ids(self) -> List[int]:
+        return list(_current_task.get()[2])
+
+    def set_current_task(self, task_id: Optional[bytes] = None, name: Optional[str] = None,
+                         gpu_ids=()) -> None:
+        _current_task.set((task_id, name, tuple(gpu_ids)))
 
     @property
     def connected(self) -> bool:
