@@ -452,3 +452,43 @@ def test_concurrent_calls_see_their_own_task_id(ray_shared):
     results = miniray.get([t.whoami.remote() for _ in range(3)])
     assert all(before == after for before, after in results)
     assert len({before for before, _ in results}) == 3
+
+
+def test_many_actors_on_a_small_node(ray_shared):
+    actors = [Counter.remote(start=i) for i in range(20)]
+    assert miniray.get([a.value.remote() for a in actors], timeout=60) == list(range(20))
+
+
+def test_actor_constructor_arguments_survive_a_restart(ray_shared):
+    import numpy as np
+
+    @miniray.remote(max_restarts=1)
+    class Holder:
+        def __init__(self, data):
+            self.total = float(data.sum())
+
+        def total_and_crash(self, crash):
+            if crash:
+                os._exit(1)
+            return self.total
+
+    data = miniray.put(np.ones(1_000_000))  # large: lives in shared memory
+    h = Holder.remote(data)
+    del data
+    assert miniray.get(h.total_and_crash.remote(False)) == 1e6
+    with pytest.raises(ActorDiedError):
+        miniray.get(h.total_and_crash.remote(True), timeout=30)
+    assert miniray.get(h.total_and_crash.remote(False), timeout=30) == 1e6
+
+
+def test_large_arguments_to_actor_methods(ray_shared):
+    import numpy as np
+
+    @miniray.remote
+    class Summer:
+        def total(self, a):
+            return float(a.sum())
+
+    s = Summer.remote()
+    arrays = [np.full(500_000, i, dtype=np.float64) for i in range(4)]
+    assert miniray.get([s.total.remote(a) for a in arrays]) == [i * 5e5 for i in range(4)]

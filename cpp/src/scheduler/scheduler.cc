@@ -249,7 +249,9 @@ Decisions Scheduler::Schedule() {
   for (auto it = ready_.begin(); it != ready_.end();) {
     it = it->second.empty() ? ready_.erase(it) : std::next(it);
   }
-  int live = static_cast<int>(workers_.size()) + starting_;
+  // The cap is on workers that run tasks: each actor has its own process.
+  int live = starting_;
+  for (const auto& [id, w] : workers_) live += w.state != Worker::kActor;
   int to_start = need_workers - starting_;
   if (to_start > max_workers_ - live) to_start = max_workers_ - live;
   if (to_start > 0) {

@@ -51,7 +51,8 @@ struct Decisions {
 class Scheduler {
  public:
   // `total`: the node's resources; GPU instances are numbered 0..GPU-1.
-  // `max_workers`: a hard cap on worker processes.
+  // `max_workers`: a hard cap on worker processes running tasks (actors'
+  // dedicated workers do not count).
   Scheduler(ResourceSet total, int max_workers);
 
   // A new task; `missing` are its dependencies that are not ready yet.

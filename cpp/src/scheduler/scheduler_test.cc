@@ -162,6 +162,19 @@ TEST(SchedulerTest, ActorWorkerKeepsOnlyItsLifetimeResources) {
   EXPECT_EQ(s.available().Get("GPU"), 1.0);
 }
 
+TEST(SchedulerTest, ActorWorkersDoNotCountTowardsTheWorkerCap) {
+  Scheduler s(Res({{"CPU", 1}}), 2);
+  for (int i = 0; i < 5; ++i) {
+    WorkerID w = WorkerID::FromRandom();
+    s.AddWorker(w);
+    s.SubmitTask(Task("Actor.__init__"), {});
+    ASSERT_EQ(s.Schedule().dispatches.size(), 1u);
+    s.ActorCreated(w, ResourceSet());
+  }
+  s.SubmitTask(Task("Actor.__init__"), {});
+  EXPECT_EQ(s.Schedule().workers_to_start, 1);  // 5 actors, still room
+}
+
 TEST(SchedulerTest, ExtraIdleWorkersAreTrimmedToTheSoftLimit) {
   Scheduler s(Res({{"CPU", 1}}), 8);
   WorkerID a = WorkerID::FromRandom(), b = WorkerID::FromRandom();
