@@ -492,3 +492,25 @@ def test_large_arguments_to_actor_methods(ray_shared):
     s = Summer.remote()
     arrays = [np.full(500_000, i, dtype=np.float64) for i in range(4)]
     assert miniray.get([s.total.remote(a) for a in arrays]) == [i * 5e5 for i in range(4)]
+
+
+def test_cancel_queued_actor_call(ray_shared):
+    from miniray.exceptions import TaskCancelledError
+
+    @miniray.remote
+    class Slow:
+        def work(self, t):
+            time.sleep(t)
+            return t
+
+    s = Slow.remote()
+    miniray.get(s.work.remote(0))  # alive: later calls go straight to its worker
+    first = s.work.remote(0.5)
+    second = s.work.remote(0)
+    third = s.work.remote(0)
+    time.sleep(0.1)
+    miniray.cancel(second)
+    assert miniray.get(first) == 0.5
+    with pytest.raises(TaskCancelledError):
+        miniray.get(second, timeout=10)
+    assert miniray.get(third) == 0

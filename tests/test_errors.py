@@ -120,3 +120,64 @@ def test_retry_exceptions(ray_shared, tmp_path):
         return n
 
     assert miniray.get(flaky.remote()) == 2
+
+
+def test_cancel_queued_task(ray_start):
+    import time
+    from miniray.exceptions import TaskCancelledError
+
+    @miniray.remote
+    def block(t):
+        time.sleep(t)
+        return t
+
+    running = [block.remote(1.0), block.remote(1.0)]  # both CPUs busy
+    queued = block.remote(0)
+    miniray.cancel(queued)
+    with pytest.raises(TaskCancelledError):
+        miniray.get(queued, timeout=10)
+    assert miniray.get(running) == [1.0, 1.0]
+
+
+def test_cancel_running_task_interrupts_it(ray_start):
+    import time
+    from miniray.exceptions import TaskCancelledError
+
+    @miniray.remote(max_retries=3, retry_exceptions=True)
+    def spin():
+        try:
+            while True:
+                time.sleep(0.01)
+        except Exception:  # a KeyboardInterrupt is not an Exception
+            return "swallowed"
+
+    r = spin.remote()
+    time.sleep(0.5)  # let it start
+    t = time.time()
+    miniray.cancel(r)
+    with pytest.raises(TaskCancelledError):
+        miniray.get(r, timeout=10)
+    assert time.time() - t < 5
+    assert miniray.get(miniray.remote(lambda: "worker still fine").remote()) == "worker still fine"
+
+
+def test_force_cancel_kills_the_worker_and_does_not_retry(ray_start):
+    import time
+    from miniray.exceptions import TaskCancelledError
+
+    @miniray.remote(max_retries=5)
+    def stuck():
+        import signal
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # ignores polite cancels
+        time.sleep(60)
+
+    r = stuck.remote()
+    time.sleep(0.5)
+    miniray.cancel(r, force=True)
+    with pytest.raises(TaskCancelledError, match="cancelled"):
+        miniray.get(r, timeout=10)
+    with pytest.raises(TypeError):
+        miniray.cancel("nope")
+    done = miniray.put(1)
+    miniray.cancel(done)  # nothing to cancel: no effect
+    assert miniray.get(done) == 1

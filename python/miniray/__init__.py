@@ -9,13 +9,14 @@
     ray.init()
     assert ray.get(add.remote(1, 2)) == 3
 """
-from miniray import actor, exceptions
+from miniray import actor, exceptions, util
 from miniray.actor import ActorClass, get_actor, kill, method
 from miniray._private.object_ref import ObjectRef
 from miniray._private.remote_function import RemoteFunction
 from miniray._private.runtime_context import get_runtime_context
 from miniray._private.worker import (
     available_resources,
+    cancel,
     cluster_resources,
     get,
     get_gpu_ids,
@@ -56,7 +57,8 @@ def _make_remote(obj, options):
 
 
 __all__ = [
-    "ObjectRef", "actor", "get_actor", "kill", "method", "available_resources", "cluster_resources", "exceptions", "get",
-    "get_gpu_ids", "get_runtime_context", "init", "is_initialized", "nodes", "put",
-    "remote", "shutdown", "wait",
+    "ObjectRef", "actor", "available_resources", "cancel", "cluster_resources",
+    "exceptions", "get", "get_actor", "get_gpu_ids", "get_runtime_context", "init",
+    "is_initialized", "kill", "method", "nodes", "put", "remote", "shutdown", "util",
+    "wait",
 ]

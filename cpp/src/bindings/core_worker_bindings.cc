@@ -173,6 +173,14 @@ void RegisterCoreWorker(py::module_& m) {
              ActorReply r = ValueOrThrow(std::move(reply));
              return py::make_tuple(py::bytes(r.actor_id.Binary()), py::bytes(r.metadata));
            })
+      .def("cancel_task",
+           [](CoreWorker& cw, py::bytes object_id, bool force) {
+             ThrowIfError(cw.CancelTask(IdFromBytes<ObjectID>(object_id), force));
+           })
+      .def("take_cancel_request",
+           [](CoreWorker& cw, py::bytes task_id) {
+             return cw.TakeCancelRequest(IdFromBytes<TaskID>(task_id));
+           })
       .def("kill_actor",
            [](CoreWorker& cw, py::bytes actor_id, bool no_restart) {
              ThrowIfError(cw.KillActor(IdFromBytes<ActorID>(actor_id), no_restart));

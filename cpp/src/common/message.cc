@@ -140,6 +140,7 @@ void TaskDone::Encode(Writer& w) const {
   EncodeValues(w, returns);
   w.Bytes(error_message);
   w.U8(actor_exiting);
+  w.U8(cancelled);
 }
 TaskDone TaskDone::Decode(Reader& r) {
   TaskDone m;
@@ -148,6 +149,7 @@ TaskDone TaskDone::Decode(Reader& r) {
   m.returns = DecodeValues(r);
   m.error_message = r.Bytes();
   m.actor_exiting = r.U8() != 0;
+  m.cancelled = r.U8() != 0;
   return m;
 }
 
@@ -359,6 +361,17 @@ ActorReply ActorReply::Decode(Reader& r) {
   m.message = r.Bytes();
   m.actor_id = r.Id<ActorID>();
   m.metadata = r.Bytes();
+  return m;
+}
+
+void CancelTask::Encode(Writer& w) const {
+  w.Id(object_id);
+  w.U8(force);
+}
+CancelTask CancelTask::Decode(Reader& r) {
+  CancelTask m;
+  m.object_id = r.Id<ObjectID>();
+  m.force = r.U8() != 0;
   return m;
 }
 

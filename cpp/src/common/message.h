@@ -40,6 +40,7 @@ enum class MessageType : uint8_t {
   kCreateActor = 15,  // CreateActorRequest -> kActorReply
   kGetActor = 16,     // GetActorRequest -> kActorReply
   kKillActor = 17,    // KillActor
+  kCancelTask = 18,   // CancelTask (client -> node, and node -> worker)
   // node -> worker
   kRegisterReply = 64,  // RegisterReply (+ the arena's fd, SCM_RIGHTS)
   kExecuteTask = 65,    // ExecuteTask
@@ -259,6 +260,8 @@ struct TaskDone {
   std::string error_message;
   // The actor is exiting on purpose (exit_actor, __ray_terminate__).
   bool actor_exiting = false;
+  // Cancelled before it started (an actor call still queued in the worker).
+  bool cancelled = false;
   void Encode(Writer& w) const;
   static TaskDone Decode(Reader& r);
 };
@@ -397,6 +400,16 @@ struct ActorReply {
   std::string metadata;
   void Encode(Writer& w) const;
   static ActorReply Decode(Reader& r);
+};
+
+// Cancels the task that creates `object_id` (as ray.cancel): a queued task
+// is dropped, a running one interrupted (or its worker killed with force).
+// The node forwards it to the worker running the task.
+struct CancelTask {
+  ObjectID object_id;
+  bool force = false;
+  void Encode(Writer& w) const;
+  static CancelTask Decode(Reader& r);
 };
 
 struct KillActor {

@@ -90,6 +90,30 @@ void CoreWorker::OnFrame(MessageType type, std::string payload) {
     cv_.notify_all();
     return;
   }
+  if (type == MessageType::kCancelTask) {
+    struct CancelTask m;
+    if (!DecodePayload(payload, &m)) return;
+    TaskID task = m.object_id.Task();
+    bool dropped = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = tasks_.begin(); it != tasks_.end(); ++it) {
+        if (it->spec.task_id == task) {  // queued here, not started: drop it
+          tasks_.erase(it);
+          dropped = true;
+          break;
+        }
+      }
+      if (!dropped) cancel_requests_.insert(task);  // running: see TakeCancelRequest
+    }
+    if (dropped) {
+      struct TaskDone done;
+      done.task_id = task;
+      done.cancelled = true;
+      (void)Send(MessageType::kTaskDone, EncodePayload(done));
+    }
+    return;
+  }
   // Every reply starts with its request id.
   Reader r(payload);
   uint64_t request_id = r.U64();
@@ -345,6 +369,18 @@ Status CoreWorker::KillActor(const ActorID& actor, bool no_restart) {
   m.actor_id = actor;
   m.no_restart = no_restart;
   return Send(MessageType::kKillActor, EncodePayload(m));
+}
+
+Status CoreWorker::CancelTask(const ObjectID& object_id, bool force) {
+  struct CancelTask m;
+  m.object_id = object_id;
+  m.force = force;
+  return Send(MessageType::kCancelTask, EncodePayload(m));
+}
+
+bool CoreWorker::TakeCancelRequest(const TaskID& task) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancel_requests_.erase(task) > 0;
 }
 
 StatusOr<std::optional<ExecuteTask>> CoreWorker::NextTask(int64_t timeout_ms) {

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -93,6 +94,10 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   // NotFound when no live actor has that name in that namespace.
   StatusOr<ActorReply> GetActor(const std::string& name, const std::string& ray_namespace);
   Status KillActor(const ActorID& actor, bool no_restart);
+  // Asks the node to cancel the task that creates `object_id`.
+  Status CancelTask(const ObjectID& object_id, bool force);
+  // Worker side: true (once) if the node asked to cancel `task`.
+  bool TakeCancelRequest(const TaskID& task);
 
   // --- worker side -----------------------------------------------------------
   // The next task to run; nullopt after `timeout_ms`; Unavailable once the
@@ -129,6 +134,7 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   std::deque<ExecuteTask> tasks_;                      // guarded by mu_
   std::unordered_map<ObjectID, int64_t> local_refs_;   // guarded by mu_
   std::unordered_map<ObjectID, ObjectLocation> creating_;  // guarded by mu_
+  std::set<TaskID> cancel_requests_;                   // guarded by mu_
 };
 
 }  // namespace miniray

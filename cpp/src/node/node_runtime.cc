@@ -397,6 +397,10 @@ void NodeRuntime::HandleLocked(Connection* conn, MessageType type,
       MINIRAY_DECODE(KillActor, m);
       return OnKillActor(m);
     }
+    case MessageType::kCancelTask: {
+      MINIRAY_DECODE(CancelTask, m);
+      return OnCancelTask(m);
+    }
     default:
       return bad();
   }
@@ -515,6 +519,16 @@ void NodeRuntime::OnTaskDone(Connection* conn, TaskDone m) {
   auto tit = tasks_.find(m.task_id);
   if (tit == tasks_.end()) return;
   TaskSpec& spec = tit->second.spec;
+  if (m.cancelled) {  // an actor call the worker dropped before running it
+    auto ait = actors_.find(spec.actor_id);
+    if (ait != actors_.end()) {
+      auto& inflight = ait->second.inflight;
+      auto iit = std::find(inflight.begin(), inflight.end(), m.task_id);
+      if (iit != inflight.end()) inflight.erase(iit);
+    }
+    return FailTaskLocked(tit->second, ErrorType::kTaskCancelled,
+                          "Task '" + spec.name + "' was cancelled.");
+  }
   if (spec.actor_creation) {
     ActorID aid = spec.actor_id;
     tasks_.erase(tit);  // its arguments stay referenced: restarts re-run it
@@ -552,7 +566,8 @@ void NodeRuntime::OnTaskDone(Connection* conn, TaskDone m) {
     return;
   }
   scheduler_.TaskFinished(conn->worker_id);
-  if (m.application_error && spec.retry_exceptions && spec.max_retries != 0) {
+  if (m.application_error && spec.retry_exceptions && spec.max_retries != 0 &&
+      !tit->second.cancelled) {
     for (const auto& v : m.returns) {
       if (v.kind == ObjectValue::kShared) {
         (void)store_->Abort(v.id);
@@ -836,7 +851,10 @@ void NodeRuntime::DisconnectLocked(Connection* conn, const std::string& cause) {
       auto tit = tasks_.find(task->task_id);
       if (tit != tasks_.end()) {
         TaskSpec& spec = tit->second.spec;
-        if (spec.max_retries != 0) {
+        if (tit->second.cancelled) {
+          FailTaskLocked(tit->second, ErrorType::kTaskCancelled,
+                         "Task '" + spec.name + "' was cancelled (its worker was killed).");
+        } else if (spec.max_retries != 0) {
           if (spec.max_retries > 0) --spec.max_retries;
           Log("worker running task " + spec.name + " died (" + cause + "); retrying");
           ResubmitLocked(spec);
@@ -942,6 +960,43 @@ void NodeRuntime::OnKillActor(const KillActor& m) {
   } else if (m.no_restart) {
     ActorDeadLocked(m.actor_id, actor, "The actor was killed by miniray.kill().");
   }
+}
+
+void NodeRuntime::OnCancelTask(const CancelTask& m) {
+  auto tit = tasks_.find(m.object_id.Task());
+  if (tit == tasks_.end()) return;  // finished (or never existed): nothing to do
+  TaskState& task = tit->second;
+  const std::string why = "Task '" + task.spec.name + "' was cancelled.";
+  if (task.spec.actor_creation) return;
+  if (task.spec.IsActorTask()) {
+    // Calls still queued on the actor are dropped; running ones finish.
+    auto ait = actors_.find(task.spec.actor_id);
+    if (ait == actors_.end()) return;
+    auto& queue = ait->second.queue;
+    auto qit = std::find(queue.begin(), queue.end(), tit->first);
+    if (qit != queue.end()) {
+      queue.erase(qit);
+      return FailTaskLocked(task, ErrorType::kTaskCancelled, why);
+    }
+    // Sent already: the worker drops it if it has not started it.
+    if (ait->second.worker) ait->second.worker->Send(MessageType::kCancelTask, EncodePayload(m));
+    return;
+  }
+  if (scheduler_.CancelTask(tit->first)) {
+    return FailTaskLocked(task, ErrorType::kTaskCancelled, why);
+  }
+  auto wit = workers_.find(task.worker);
+  if (task.worker.IsNil() || wit == workers_.end()) return;
+  task.cancelled = true;
+  Connection* worker = wit->second;
+  if (m.force) {
+    if (worker->pid > 0) kill(worker->pid, SIGKILL);  // the disconnect fails it
+    return;
+  }
+  // The worker records the request, then the signal interrupts the task
+  // (a KeyboardInterrupt in its thread, as Ray does).
+  worker->Send(MessageType::kCancelTask, EncodePayload(m));
+  if (worker->pid > 0) kill(worker->pid, SIGUSR2);
 }
 
 void NodeRuntime::FlushActorLocked(const ActorID& id, ActorState& actor) {

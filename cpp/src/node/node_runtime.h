@@ -116,6 +116,7 @@ class NodeRuntime {
   struct TaskState {
     TaskSpec spec;
     WorkerID worker;    // the worker running it, if dispatched
+    bool cancelled = false;  // ray.cancel() reached it while it ran
   };
   // An actor: its creation task (kept for restarts, with its arguments
   // alive), its dedicated worker, and the calls waiting for or running on it.
@@ -160,6 +161,7 @@ class NodeRuntime {
   void OnCreateActor(Connection* conn, CreateActorRequest m);
   void OnGetActor(Connection* conn, const GetActorRequest& m);
   void OnKillActor(const KillActor& m);
+  void OnCancelTask(const CancelTask& m);
 
   // Actors (mu_ held).
   void HandleRefForClientLocked(Connection* conn, const ActorID& actor);

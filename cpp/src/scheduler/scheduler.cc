@@ -23,6 +23,21 @@ void Scheduler::SubmitTask(TaskSpec spec, const std::vector<ObjectID>& missing) 
   waiting_[id] = Waiting{std::move(spec), missing.size()};
 }
 
+bool Scheduler::CancelTask(const TaskID& task) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (waiting_.erase(task)) return true;  // stale entries in waiters_ are skipped
+  for (auto& [key, queue] : ready_) {
+    for (auto it = queue.begin(); it != queue.end(); ++it) {
+      if (it->task_id == task) {
+        queue.erase(it);
+        --num_ready_;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 void Scheduler::ObjectReady(const ObjectID& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = waiters_.find(id);

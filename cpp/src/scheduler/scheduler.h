@@ -57,6 +57,8 @@ class Scheduler {
 
   // A new task; `missing` are its dependencies that are not ready yet.
   void SubmitTask(TaskSpec spec, const std::vector<ObjectID>& missing);
+  // Removes a task that is not running yet; false if it is not queued here.
+  bool CancelTask(const TaskID& task);
   // An object became ready: tasks waiting only on it become runnable.
   void ObjectReady(const ObjectID& id);
 

@@ -175,6 +175,22 @@ TEST(SchedulerTest, ActorWorkersDoNotCountTowardsTheWorkerCap) {
   EXPECT_EQ(s.Schedule().workers_to_start, 1);  // 5 actors, still room
 }
 
+TEST(SchedulerTest, CancelledTasksNeverRun) {
+  Scheduler s(Res({{"CPU", 1}}), 8);
+  TaskSpec waiting = Task("waiting"), ready = Task("ready"), kept = Task("kept");
+  s.SubmitTask(waiting, {ObjectID::FromRandom()});
+  s.SubmitTask(ready, {});
+  s.SubmitTask(kept, {});
+  EXPECT_TRUE(s.CancelTask(waiting.task_id));
+  EXPECT_TRUE(s.CancelTask(ready.task_id));
+  EXPECT_FALSE(s.CancelTask(ready.task_id));
+  EXPECT_EQ(s.num_waiting(), 0u);
+  s.AddWorker(WorkerID::FromRandom());
+  Decisions d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  EXPECT_EQ(d.dispatches[0].spec.name, "kept");
+}
+
 TEST(SchedulerTest, ExtraIdleWorkersAreTrimmedToTheSoftLimit) {
   Scheduler s(Res({{"CPU", 1}}), 8);
   WorkerID a = WorkerID::FromRandom(), b = WorkerID::FromRandom();

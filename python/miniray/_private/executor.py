@@ -4,6 +4,7 @@ import inspect
 import json
 import os
 import sys
+import time
 import traceback
 from typing import Any, List
 
@@ -13,6 +14,30 @@ from miniray import exceptions
 from miniray._private import serialization
 from miniray._private import worker as worker_mod
 from miniray._private.remote_function import ArgRef
+
+
+class TaskCancelledInterrupt(KeyboardInterrupt):
+    """Raised inside a running task by miniray.cancel() (as Ray raises
+    KeyboardInterrupt), so `except Exception` in user code does not stop it."""
+
+
+# The task whose user code the main thread is running: only there may a
+# cancel signal interrupt (never in the middle of reporting a result).
+_interruptible_task = None
+
+
+def on_cancel_signal(w):
+    """The SIGUSR2 handler of a worker process (see worker_main)."""
+    def handler(signum, frame):
+        task_id = _interruptible_task
+        if task_id is None:
+            return
+        # The request travels on the socket; the signal may overtake it.
+        for _ in range(40):
+            if w.core.take_cancel_request(task_id):
+                raise TaskCancelledInterrupt()
+            time.sleep(0.005)
+    return handler
 
 
 class Task:
@@ -187,21 +212,33 @@ def create_actor(w, task: Task) -> dict:
 
 def execute_task(w, task: Task) -> None:
     """Runs a plain task or a synchronous actor method."""
+    global _interruptible_task
     _begin(w, task)
     try:
         fn, args, kwargs = _prepare(w, task)
         with _EnvVars(json.loads(task.runtime_env) if task.runtime_env else {}):
-            result = fn(*args, **kwargs)
+            if not task.actor_id:
+                _interruptible_task = task.task_id
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                _interruptible_task = None
         del args, kwargs
         if inspect.isawaitable(result):  # an async method on a sync actor
             import asyncio
             result = asyncio.run(_awaited(result))
         _finish(w, task, result)
+    except TaskCancelledInterrupt:
+        payload = serialization.serialize(
+            exceptions.TaskCancelledError(f"Task '{task.name}' was cancelled."),
+            serialization.TASK_ERROR).to_bytes()
+        w.core.task_done(task.task_id, False, [(rid, payload, []) for rid in task.return_ids])
     except BaseException as exc:  # noqa: BLE001 - the task's failure is its result
         if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not task.actor_id:
             raise
         _fail(w, task, exc)
     finally:
+        w.core.take_cancel_request(task.task_id)  # a request that came too late
         _end(w)
 
 

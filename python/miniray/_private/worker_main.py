@@ -102,6 +102,7 @@ def main():
     w.core = core
     w.mode = worker_mod.WORKER
     w.namespace = os.environ.get("MINIRAY_NAMESPACE", "default")
+    signal.signal(signal.SIGUSR2, executor.on_cancel_signal(w))  # miniray.cancel
     sys.stdout = _PrefixedStream(sys.stdout, w)
     sys.stderr = _PrefixedStream(sys.stderr, w)
     try:
