@@ -181,3 +181,23 @@ def test_force_cancel_kills_the_worker_and_does_not_retry(ray_start):
     done = miniray.put(1)
     miniray.cancel(done)  # nothing to cancel: no effect
     assert miniray.get(done) == 1
+
+
+def test_retry_exceptions_list_retries_only_listed_types(ray_shared, tmp_path):
+    marker = tmp_path / "tries"
+
+    @miniray.remote(max_retries=3, retry_exceptions=[KeyError])
+    def flaky(exc_type):
+        n = int(marker.read_text()) if marker.exists() else 0
+        marker.write_text(str(n + 1))
+        if n == 0:
+            raise exc_type("first try")
+        return n
+
+    assert miniray.get(flaky.remote(KeyError)) == 1  # retried
+    marker.unlink()
+    with pytest.raises(ValueError, match="first try"):
+        miniray.get(flaky.remote(ValueError))  # not listed: not retried
+    assert marker.read_text() == "1"
+    with pytest.raises(TypeError, match="exception classes"):
+        flaky.options(retry_exceptions=["KeyError"]).remote(KeyError)

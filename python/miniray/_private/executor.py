@@ -1,5 +1,6 @@
 """Runs tasks, actor constructors and actor methods in a worker process and
 reports their results to the node."""
+import base64
 import inspect
 import json
 import os
@@ -13,7 +14,7 @@ import cloudpickle
 from miniray import exceptions
 from miniray._private import serialization
 from miniray._private import worker as worker_mod
-from miniray._private.remote_function import ArgRef
+from miniray._private.remote_function import RETRY_TYPES_KEY, ArgRef
 
 
 class TaskCancelledInterrupt(KeyboardInterrupt):
@@ -44,12 +45,13 @@ class Task:
     """One ExecuteTask from the node (see CoreWorker.next_task)."""
 
     __slots__ = ("task_id", "name", "function_id", "blob", "arg_values", "return_ids",
-                 "gpu_ids", "runtime_env", "actor_id", "actor_creation")
+                 "gpu_ids", "env", "actor_id", "actor_creation")
 
     def __init__(self, raw):
         (self.task_id, self.name, self.function_id, self.blob, self.arg_values,
-         self.return_ids, self.gpu_ids, self.runtime_env, self.actor_id,
+         self.return_ids, self.gpu_ids, runtime_env, self.actor_id,
          self.actor_creation) = raw
+        self.env = json.loads(runtime_env) if runtime_env else {}
 
 
 def load_function(w, function_id: bytes):
@@ -184,14 +186,19 @@ def _fail(w, task: Task, exc: BaseException) -> None:
         os._exit(0)
     err = task_error(w, task.name, exc)
     payload = serialization.serialize(err, serialization.TASK_ERROR).to_bytes()
-    w.core.task_done(task.task_id, True, [(rid, payload, []) for rid in task.return_ids])
+    # The node retries an application error only if the task allows it; a
+    # retry_exceptions list narrows that to the listed classes.
+    retry_types = task.env.get(RETRY_TYPES_KEY)
+    retryable = retry_types is None or isinstance(
+        exc, cloudpickle.loads(base64.b64decode(retry_types)))
+    w.core.task_done(task.task_id, retryable, [(rid, payload, []) for rid in task.return_ids])
 
 
 def create_actor(w, task: Task) -> dict:
     """Runs an actor's constructor; returns its concurrency options."""
     from miniray.actor import ACTOR_OPTIONS_KEY
     _begin(w, task)
-    env = json.loads(task.runtime_env) if task.runtime_env else {}
+    env = dict(task.env)
     options = env.pop(ACTOR_OPTIONS_KEY, {})
     try:
         _EnvVars(env).__enter__()  # for the actor's whole life
@@ -216,7 +223,7 @@ def execute_task(w, task: Task) -> None:
     _begin(w, task)
     try:
         fn, args, kwargs = _prepare(w, task)
-        with _EnvVars(json.loads(task.runtime_env) if task.runtime_env else {}):
+        with _EnvVars(task.env):
             if not task.actor_id:
                 _interruptible_task = task.task_id
             try:

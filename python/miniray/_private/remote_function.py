@@ -5,6 +5,7 @@ dependencies the scheduler waits for; nested ones travel as references),
 exports the function once per session (cloudpickle, keyed by a hash of its
 bytes, fetched and cached by each worker), and submits a TaskSpec.
 """
+import base64
 import hashlib
 import inspect
 import json
@@ -112,8 +113,19 @@ def serialize_args(w, args, kwargs):
     return sv.to_bytes(), deps, sv.contained, keep
 
 
+# retry_exceptions=[SomeError, ...] travels with the task here: the worker
+# decides whether what the task raised is one to retry.
+RETRY_TYPES_KEY = "_miniray_retry_exceptions"
+
+
 def runtime_env_json(options: Dict[str, Any]) -> str:
-    env = options.get("runtime_env")
+    env = dict(options.get("runtime_env") or {})
+    retry = options.get("retry_exceptions")
+    if isinstance(retry, (list, tuple)):
+        for t in retry:
+            if not (isinstance(t, type) and issubclass(t, BaseException)):
+                raise TypeError(f"retry_exceptions must list exception classes, got {t!r}")
+        env[RETRY_TYPES_KEY] = base64.b64encode(cloudpickle.dumps(tuple(retry))).decode()
     return json.dumps(env) if env else ""
 
 
