@@ -89,11 +89,36 @@ def test_store_full_raises_and_keeps_stored_objects(no_runtime):
     miniray.init(num_cpus=1, object_store_memory=32 << 20)
     try:
         kept = miniray.put(np.full(3_000_000, 5, dtype=np.int64))  # 24 MB
+        view = miniray.get(kept)  # mapped by us: it can be neither moved nor spilled
         with pytest.raises(ObjectStoreFullError, match="object store is full"):
             miniray.put(np.zeros(2_000_000, dtype=np.int64))  # 16 MB more
-        assert miniray.get(kept)[123] == 5
-        del kept
+        assert view[123] == 5 and miniray.get(kept)[-1] == 5
+        with pytest.raises(ObjectStoreFullError):
+            miniray.put(np.zeros(5_000_000, dtype=np.int64))  # larger than the store
+        del kept, view
         assert wait_for(lambda: node_stats()["store_used"] == 0)
         assert miniray.get(miniray.put(np.zeros(2_000_000)))[0] == 0
+    finally:
+        miniray.shutdown()
+
+
+def test_objects_spill_to_disk_when_the_store_is_full(no_runtime):
+    miniray.init(num_cpus=1, object_store_memory=32 << 20)
+    try:
+        refs = [miniray.put(np.full(3_000_000, i, dtype=np.int64)) for i in range(4)]  # 96 MB
+        assert node_stats()["num_spilled"] >= 2
+        for i, ref in enumerate(refs):  # each comes back from disk on get
+            arr = miniray.get(ref)
+            assert arr[0] == i and arr[-1] == i
+            del arr
+
+        @miniray.remote
+        def total(a):
+            return int(a.sum())
+
+        assert miniray.get([total.remote(r) for r in refs]) == [3_000_000 * i for i in range(4)]
+        del refs, ref
+        assert wait_for(lambda: node_stats()["num_objects"] == 0 and
+                        node_stats()["num_spilled"] == 0)
     finally:
         miniray.shutdown()

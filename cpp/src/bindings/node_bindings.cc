@@ -38,6 +38,7 @@ void RegisterNode(py::module_& m) {
         d["store_capacity"] = s.store_capacity;
         d["num_workers"] = s.num_workers;
         d["num_pending_tasks"] = s.num_pending_tasks;
+        d["num_spilled"] = s.num_spilled;
         return d;
       });
 }

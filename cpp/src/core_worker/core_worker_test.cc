@@ -98,16 +98,52 @@ TEST(CoreWorkerTest, SharedObjectIsReadInPlaceAndFreedWhenUnreferenced) {
   driver->Shutdown();
 }
 
-TEST(CoreWorkerTest, FullStoreIsReportedAndExistingObjectsSurvive) {
+TEST(CoreWorkerTest, FullStoreOfMappedObjectsIsReportedAndTheyStayIntact) {
   auto node = StartNode();
   auto driver = CoreWorker::ConnectLocal(node.get());
   ObjectID keep = ObjectID::FromRandom();
-  ASSERT_TRUE(driver->Create(keep, 3 << 20).ok());
+  auto buf = driver->Create(keep, 3 << 20);
+  ASSERT_TRUE(buf.ok());
+  std::memset((*buf)->data(), 9, 3 << 20);
   driver->AddOwnedRef(keep);
   ASSERT_TRUE(driver->Seal(keep, {}).ok());
+  // A client maps it: it can be neither moved nor spilled.
+  GetReply got = GetNow(*driver, {keep});
+  auto view = driver->MapShared(got.values[0]);
   auto too_big = driver->Create(ObjectID::FromRandom(), 2 << 20);
   EXPECT_EQ(too_big.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_EQ(GetNow(*driver, {keep}).values[0].kind, ObjectValue::kShared);
+  EXPECT_EQ(view->data()[(3 << 20) - 1], 9);
+  // Larger than the whole store: no spilling can help.
+  EXPECT_EQ(driver->Create(ObjectID::FromRandom(), 8 << 20).status().code(),
+            StatusCode::kResourceExhausted);
+  driver->Shutdown();
+}
+
+TEST(CoreWorkerTest, UnmappedObjectsSpillToDiskAndComeBackOnGet) {
+  auto node = StartNode();  // 4 MiB of shared memory
+  auto driver = CoreWorker::ConnectLocal(node.get());
+  std::vector<ObjectID> ids;
+  for (int i = 0; i < 4; ++i) {  // 12 MiB of objects
+    ObjectID id = ObjectID::FromRandom();
+    auto buf = driver->Create(id, 3 << 20);
+    ASSERT_TRUE(buf.ok()) << buf.status().ToString();
+    std::memset((*buf)->data(), 'a' + i, 3 << 20);
+    driver->AddOwnedRef(id);
+    ASSERT_TRUE(driver->Seal(id, {}).ok());
+    ids.push_back(id);
+  }
+  EXPECT_EQ(node->Stats().num_spilled, 3u);
+  for (int i = 0; i < 4; ++i) {
+    GetReply got = GetNow(*driver, {ids[i]});
+    ASSERT_EQ(got.values[0].kind, ObjectValue::kShared);
+    auto view = driver->MapShared(got.values[0]);
+    EXPECT_EQ(view->data()[0], 'a' + i);
+    EXPECT_EQ(view->data()[(3 << 20) - 1], 'a' + i);
+  }
+  for (const auto& id : ids) driver->RemoveLocalRef(id);
+  EXPECT_EQ(node->Stats().num_objects, 0u);
+  EXPECT_EQ(node->Stats().num_spilled, 0u);
+  EXPECT_EQ(node->Stats().store_used, 0u);
   driver->Shutdown();
 }
 

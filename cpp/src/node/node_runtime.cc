@@ -119,6 +119,7 @@ void NodeRuntime::Stop() {
     }
     children_.clear();
     connections_.clear();  // closes every worker socket
+    objects_.clear();      // and every spill file
     workers_.clear();
     requests_.clear();
   }
@@ -506,6 +507,18 @@ ObjectValue NodeRuntime::ValueForClientLocked(Connection* conn, const ObjectID& 
     lost.data = "object " + id.Hex() + " was freed: no reference to it remained";
     return lost;
   }
+  if (it->second.spilled) {
+    Status restored = RestoreLocked(id, it->second);
+    if (!restored.ok()) {
+      ObjectValue lost;
+      lost.id = id;
+      lost.kind = ObjectValue::kError;
+      lost.error = ErrorType::kObjectLost;
+      lost.data = "object " + id.Hex() + " is spilled to disk and could not be restored: " +
+                  restored.message();
+      return lost;
+    }
+  }
   ObjectValue v = it->second.value;
   v.contained.clear();
   if (v.kind == ObjectValue::kShared) {
@@ -666,7 +679,7 @@ void NodeRuntime::OnPut(Connection* conn, ObjectValue v) {
 void NodeRuntime::OnCreate(Connection* conn, const CreateRequest& m) {
   CreateReply r;
   r.request_id = m.request_id;
-  auto loc = store_->CreateObject(m.id, m.size);
+  auto loc = CreateObjectLocked(m.id, m.size);
   if (!loc.ok()) {
     r.code = static_cast<int32_t>(loc.status().code());
     r.message = loc.status().message();
@@ -679,6 +692,57 @@ void NodeRuntime::OnCreate(Connection* conn, const CreateRequest& m) {
     }
   }
   conn->Send(MessageType::kCreateReply, EncodePayload(r));
+}
+
+StatusOr<ObjectLocation> NodeRuntime::CreateObjectLocked(const ObjectID& id, uint64_t size) {
+  auto loc = store_->CreateObject(id, size);
+  while (!loc.ok() && loc.status().code() == StatusCode::kResourceExhausted &&
+         size <= store_->capacity() && SpillOneLocked()) {
+    loc = store_->CreateObject(id, size);
+  }
+  return loc;
+}
+
+// Moves the largest object that no client maps (and that something still
+// refers to: unreferenced objects are freed at once) from shared memory to
+// an unnamed file. False when nothing can move.
+bool NodeRuntime::SpillOneLocked() {
+  ObjectEntry* victim = nullptr;
+  ObjectID victim_id;
+  for (auto& [id, e] : objects_) {
+    if (!e.ready || e.value.kind != ObjectValue::kShared || e.spilled ||
+        store_->IsPinned(id)) {
+      continue;
+    }
+    if (!victim || e.value.size > victim->value.size) {
+      victim = &e;
+      victim_id = id;
+    }
+  }
+  if (!victim) return false;
+  auto file = SpillFile::Write(options_.spill_dir, store_->arena()->data() + victim->value.offset,
+                               victim->value.size);
+  if (!file.ok()) {
+    Log("cannot spill an object: " + file.status().message());
+    return false;
+  }
+  victim->spilled = std::move(file).value();
+  (void)store_->Delete(victim_id);
+  return true;
+}
+
+Status NodeRuntime::RestoreLocked(const ObjectID& id, ObjectEntry& entry) {
+  auto loc = CreateObjectLocked(id, entry.spilled->size());
+  if (!loc.ok()) return loc.status();
+  Status read = entry.spilled->ReadInto(store_->arena()->data() + loc->offset);
+  if (!read.ok()) {
+    (void)store_->Abort(id);
+    return read;
+  }
+  (void)store_->Seal(id);
+  entry.value.offset = loc->offset;
+  entry.spilled.reset();
+  return Status::OK();
 }
 
 void NodeRuntime::OnSeal(Connection* conn, ObjectValue v) {
@@ -797,9 +861,10 @@ void NodeRuntime::MaybeFreeLocked(const ObjectID& id) {
   auto it = objects_.find(id);
   if (it == objects_.end() || it->second.refs > 0 || !it->second.ready) return;
   ObjectValue v = std::move(it->second.value);
-  objects_.erase(it);
+  bool in_memory = v.kind == ObjectValue::kShared && !it->second.spilled;
+  objects_.erase(it);  // a spill file goes with its entry
   // Shared memory is reused only once no client maps it any more.
-  if (v.kind == ObjectValue::kShared) (void)store_->Delete(id);
+  if (in_memory) (void)store_->Delete(id);
   for (const auto& inner : v.contained) RemoveRefLocked(inner);
   if (id.IsActorHandle()) ActorHandlesGoneLocked(id.Actor());
 }
@@ -1124,6 +1189,7 @@ NodeStats NodeRuntime::Stats() const {
   s.store_capacity = store_->capacity();
   s.num_workers = workers_.size();
   s.num_pending_tasks = tasks_.size();
+  for (const auto& [id, e] : objects_) s.num_spilled += e.spilled != nullptr;
   return s;
 }
 

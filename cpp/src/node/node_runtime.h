@@ -30,6 +30,7 @@
 #include "common/message.h"
 #include "common/status.h"
 #include "object_store/object_store.h"
+#include "object_store/spill_file.h"
 #include "scheduler/scheduler.h"
 
 namespace miniray {
@@ -42,6 +43,8 @@ struct NodeOptions {
   // The worker command; "--address=<socket name>" is appended.
   std::vector<std::string> worker_argv;
   std::vector<std::string> worker_env;  // "KEY=VALUE", the whole environment
+  // Where objects go when shared memory is full (unnamed files).
+  std::string spill_dir = "/tmp";
 };
 
 struct NodeStats {
@@ -51,6 +54,7 @@ struct NodeStats {
   uint64_t store_capacity = 0;
   size_t num_workers = 0;
   size_t num_pending_tasks = 0;   // submitted, not finished
+  size_t num_spilled = 0;         // objects on disk, not in shared memory
 };
 
 // One client of the node. Its bookkeeping is guarded by the node's mutex.
@@ -103,6 +107,8 @@ class NodeRuntime {
     bool ready = false;
     ObjectValue value;  // set when ready (kInline, kShared or kError)
     int64_t refs = 0;   // handles + task arguments + containing objects
+    // A kShared value moved to disk to make room; restored when read.
+    std::unique_ptr<SpillFile> spilled;
   };
   struct PendingRequest {
     Connection* conn;
@@ -173,6 +179,10 @@ class NodeRuntime {
   void ReleaseSpecRefsLocked(const TaskSpec& spec);
 
   void StoreValueLocked(ObjectValue v);  // makes an object ready
+  // Reserves shared memory, spilling unpinned objects to disk if needed.
+  StatusOr<ObjectLocation> CreateObjectLocked(const ObjectID& id, uint64_t size);
+  bool SpillOneLocked();
+  Status RestoreLocked(const ObjectID& id, ObjectEntry& entry);
   void StoreReturnsLocked(Connection* conn, std::vector<ObjectValue> returns);
   void AddRequestLocked(PendingRequest r);
   std::vector<ObjectID> MissingDependenciesLocked(const TaskSpec& spec) const;

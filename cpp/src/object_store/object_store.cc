@@ -106,6 +106,12 @@ bool ObjectStore::Contains(const ObjectID& id) const {
   return it != objects_.end() && it->second.sealed && !it->second.delete_pending;
 }
 
+bool ObjectStore::IsPinned(const ObjectID& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = objects_.find(id);
+  return it != objects_.end() && it->second.pins > 0;
+}
+
 uint64_t ObjectStore::used() const {
   std::lock_guard<std::mutex> lock(mu_);
   return allocator_.used();

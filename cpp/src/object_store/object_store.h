@@ -54,6 +54,8 @@ class ObjectStore : public std::enable_shared_from_this<ObjectStore> {
   Status Delete(const ObjectID& id);
   // True if `id` is sealed (and not deleted).
   bool Contains(const ObjectID& id) const;
+  // True if some reader holds a pin on `id` (its memory cannot move).
+  bool IsPinned(const ObjectID& id) const;
 
   uint64_t capacity() const { return allocator_capacity_; }
   uint64_t used() const;
