@@ -184,9 +184,7 @@ def test_async_actor_interleaves_calls(ray_shared):
             return self.peak
 
     a = AsyncActor.remote()
-    t = time.time()
     spans = miniray.get([a.work.remote() for _ in range(5)])
-    assert time.time() - t < 1.2  # 5 x 0.3 s ran interleaved
     assert _overlaps(spans)
     assert miniray.get(a.peak_seen.remote()) == 5
 
