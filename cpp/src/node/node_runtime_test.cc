@@ -83,15 +83,20 @@ TEST(NodeRuntimeTest, PutObjectIsFreedWhenItsOnlyClientGoes) {
   EXPECT_EQ(node->Stats().num_objects, 0u);
 }
 
-TEST(NodeRuntimeTest, ActorNamesAreUniquePerNamespace) {
-  auto node = StartNode();
-  FakeClient c(node.get());
+CreateActorRequest NewActor(uint64_t request_id) {
   CreateActorRequest req;
-  req.request_id = 1;
+  req.request_id = request_id;
   req.spec.task_id = TaskID::FromRandom();
   req.spec.actor_id = ActorID::FromRandom();
   req.spec.actor_creation = true;
   req.spec.resources = {{"CPU", 1}};
+  return req;
+}
+
+TEST(NodeRuntimeTest, ActorNamesAreUniquePerNamespace) {
+  auto node = StartNode();
+  FakeClient c(node.get());
+  CreateActorRequest req = NewActor(1);
   req.name = "counter";
   req.ray_namespace = "ns";
   req.metadata = "meta";
@@ -125,12 +130,7 @@ TEST(NodeRuntimeTest, ActorNamesAreUniquePerNamespace) {
 TEST(NodeRuntimeTest, CallsToAKilledActorFailWithActorDied) {
   auto node = StartNode();
   FakeClient c(node.get());
-  CreateActorRequest req;
-  req.request_id = 1;
-  req.spec.task_id = TaskID::FromRandom();
-  req.spec.actor_id = ActorID::FromRandom();
-  req.spec.actor_creation = true;
-  req.spec.resources = {{"CPU", 1}};
+  CreateActorRequest req = NewActor(1);
   c.Send(MessageType::kCreateActor, req);
   c.Take<ActorReply>(MessageType::kActorReply);
   c.Send(MessageType::kKillActor, KillActor{req.spec.actor_id, true});
