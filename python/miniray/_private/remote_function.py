@@ -129,6 +129,23 @@ def runtime_env_json(options: Dict[str, Any]) -> str:
     return json.dumps(env) if env else ""
 
 
+class _Submission:
+    """A task's options resolved once (not on every .remote() call)."""
+
+    __slots__ = ("num_returns", "resources", "max_retries", "retry_exceptions",
+                 "runtime_env", "name")
+
+    def __init__(self, options: Dict[str, Any], default_name: str):
+        num_returns = options.get("num_returns")
+        self.num_returns = 1 if num_returns is None else int(num_returns)
+        self.resources = resource_demand(options, 1.0)
+        max_retries = options.get("max_retries")
+        self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else int(max_retries)
+        self.retry_exceptions = bool(options.get("retry_exceptions", False))
+        self.runtime_env = runtime_env_json(options)
+        self.name = options.get("name") or default_name
+
+
 class RemoteFunction:
     """A function that runs as a task: call `.remote(...)`, not the function."""
 
@@ -136,6 +153,7 @@ class RemoteFunction:
         self._function = function
         self._options = validate_options(dict(options), TASK_OPTIONS, "remote functions")
         self._name = getattr(function, "__name__", "function")
+        self._submission = _Submission(self._options, self._name)
         self._signature = None
         self._pickled = None
         self._function_id = None
@@ -155,14 +173,12 @@ class RemoteFunction:
 
     def options(self, **options) -> "_OptionsWrapper":
         """A copy of this function with some options overridden."""
-        merged = dict(self._options)
-        merged.update(validate_options(options, TASK_OPTIONS, "remote functions"))
-        return _OptionsWrapper(self, merged)
+        return _OptionsWrapper(self, self._options, options)
 
     def remote(self, *args, **kwargs):
-        return self._remote(args, kwargs, self._options)
+        return self._remote(args, kwargs, self._submission)
 
-    def _remote(self, args, kwargs, options):
+    def _remote(self, args, kwargs, sub: _Submission):
         w = worker_mod._ensure_connected()
         if self._signature is None:
             try:
@@ -179,30 +195,25 @@ class RemoteFunction:
             self._function_id = hashlib.sha1(self._pickled).digest()
         export_function(w, self._pickled, self._function_id)
         blob, deps, contained, keep = serialize_args(w, args, kwargs)
-        num_returns = options.get("num_returns", 1)
-        if num_returns is None:
-            num_returns = 1
-        max_retries = options.get("max_retries")
-        if max_retries is None:
-            max_retries = DEFAULT_MAX_RETRIES
         ids = w.core.submit_task(
-            os.urandom(16), options.get("name") or self._name, self._function_id, blob,
-            deps, contained, int(num_returns), resource_demand(options, 1.0),
-            int(max_retries), bool(options.get("retry_exceptions", False)),
-            runtime_env_json(options), b"")
+            os.urandom(16), sub.name, self._function_id, blob, deps, contained,
+            sub.num_returns, sub.resources, sub.max_retries, sub.retry_exceptions,
+            sub.runtime_env, b"")
         del keep  # the task now holds its argument object
-        return worker_mod.refs_for_returns(w, ids, num_returns)
+        return worker_mod.refs_for_returns(w, ids, sub.num_returns)
 
 
 class _OptionsWrapper:
-    def __init__(self, fn: RemoteFunction, options: Dict[str, Any]):
+    """`f.options(...)`: the function with some options overridden."""
+
+    def __init__(self, fn: RemoteFunction, base: Dict[str, Any], overrides: Dict[str, Any]):
         self._fn = fn
-        self._options = options
+        self._options = dict(base)
+        self._options.update(validate_options(overrides, TASK_OPTIONS, "remote functions"))
+        self._submission = _Submission(self._options, fn._name)
 
     def remote(self, *args, **kwargs):
-        return self._fn._remote(args, kwargs, self._options)
+        return self._fn._remote(args, kwargs, self._submission)
 
     def options(self, **options):
-        merged = dict(self._options)
-        merged.update(validate_options(options, TASK_OPTIONS, "remote functions"))
-        return _OptionsWrapper(self._fn, merged)
+        return _OptionsWrapper(self._fn, self._options, options)
