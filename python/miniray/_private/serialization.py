@@ -46,15 +46,20 @@ def record_contained_ref(id_bytes: bytes) -> None:
         refs.append(id_bytes)
 
 
-def _is_primitive(value) -> bool:
+def _is_primitive(value, depth: int = 2) -> bool:
+    """True for builtin scalars and small containers of them (two levels, so
+    a task's (args, kwargs) qualifies): plain pickle handles those, and is
+    several times faster than cloudpickle."""
     t = type(value)
     if t in _PRIMITIVES:
         return True
+    if depth == 0:
+        return False
     if t is tuple or t is list:
-        return len(value) < 64 and all(type(v) in _PRIMITIVES for v in value)
+        return len(value) < 64 and all(_is_primitive(v, depth - 1) for v in value)
     if t is dict:
         return len(value) < 64 and all(
-            type(k) in _PRIMITIVES and type(v) in _PRIMITIVES for k, v in value.items())
+            type(k) in _PRIMITIVES and _is_primitive(v, depth - 1) for k, v in value.items())
     return False
 
 
