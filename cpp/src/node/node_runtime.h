@@ -144,6 +144,7 @@ class NodeRuntime {
   class SocketConnection;
 
   explicit NodeRuntime(NodeOptions options);
+  static void Log(const std::string& line);  // to stderr, "(miniray) ..."
   Status Init();
   void EventLoop();
   void SpawnWorkersLocked(int n);
