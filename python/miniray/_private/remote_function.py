@@ -52,8 +52,10 @@ def validate_options(options: Dict[str, Any], allowed, what: str) -> Dict[str, A
             worker_mod._check_number(key, options[key], allow_none=False)
     if "num_returns" in options and options["num_returns"] is not None:
         n = options["num_returns"]
-        if n != "dynamic" and n != "streaming":
-            worker_mod._check_number("num_returns", n, allow_none=False, integer=True)
+        if n in ("dynamic", "streaming"):
+            raise ValueError(f"num_returns={n!r} (generator tasks) is not supported by "
+                             "miniray yet; return a list and use an integer num_returns")
+        worker_mod._check_number("num_returns", n, allow_none=False, integer=True)
     if options.get("max_retries") is not None:
         r = options["max_retries"]
         worker_mod._check_number("max_retries", r if r != -1 else 0, allow_none=False, integer=True)
