@@ -49,3 +49,36 @@ def test_inspect_serializability_names_the_culprit():
     ok, bad = inspect_serializability(uses_lock, name="uses_lock")
     assert not ok and "lock" in bad
     assert inspect_serializability({"x": [1, 2]}) == (True, set())
+
+
+def test_queue_between_tasks(ray_shared):
+    from miniray.util.queue import Empty, Full, Queue
+
+    q = Queue(maxsize=3)
+
+    @miniray.remote
+    def producer(q, n):
+        for i in range(n):
+            q.put(i)
+        return "produced"
+
+    @miniray.remote
+    def consumer(q, n):
+        return [q.get(timeout=10) for _ in range(n)]
+
+    items = consumer.remote(q, 10)
+    assert miniray.get(producer.remote(q, 10)) == "produced"
+    assert miniray.get(items) == list(range(10))
+    assert q.empty() and q.qsize() == 0
+    with pytest.raises(Empty):
+        q.get(block=False)
+    with pytest.raises(Empty):
+        q.get(timeout=0.1)
+    q.put_nowait_batch([1, 2, 3])
+    assert q.full()
+    with pytest.raises(Full):
+        q.put("x", timeout=0.1)
+    with pytest.raises(Full):
+        q.put_nowait_batch([4])
+    assert q.get_nowait_batch(2) == [1, 2] and q.get_nowait() == 3
+    q.shutdown()

@@ -9,7 +9,7 @@
     ray.init()
     assert ray.get(add.remote(1, 2)) == 3
 """
-from miniray import actor, exceptions, util
+from miniray import actor, exceptions
 from miniray.actor import ActorClass, get_actor, kill, method
 from miniray._private.object_ref import ObjectRef
 from miniray._private.remote_function import RemoteFunction
@@ -55,6 +55,8 @@ def _make_remote(obj, options):
         raise TypeError(f"@remote expects a function, got {type(obj).__name__}")
     return RemoteFunction(obj, options)
 
+
+from miniray import util  # noqa: E402 (after remote(): util's modules use it)
 
 __all__ = [
     "ObjectRef", "actor", "available_resources", "cancel", "cluster_resources",
