@@ -105,6 +105,21 @@ def test_task_stdout_prefix_format(capfd):
         miniray.shutdown()
 
 
+def test_log_to_driver_false_silences_workers(capfd):
+    miniray.init(num_cpus=1, log_to_driver=False)
+    try:
+        @miniray.remote
+        def speak():
+            print("should-not-appear")
+            return 1
+
+        assert miniray.get(speak.remote()) == 1
+        time.sleep(0.2)
+        assert "should-not-appear" not in capfd.readouterr().out
+    finally:
+        miniray.shutdown()
+
+
 def test_kill_9_of_driver_leaves_no_workers(tmp_path):
     script = tmp_path / "driver.py"
     script.write_text(textwrap.dedent("""

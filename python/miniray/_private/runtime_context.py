@@ -58,4 +58,5 @@ class RuntimeContext:
 
 
 def get_runtime_context() -> RuntimeContext:
+    """IDs of the current job, node, worker, task and actor, and the namespace."""
     return RuntimeContext(worker_mod._ensure_connected())

@@ -222,6 +222,8 @@ def init(num_cpus: Optional[int] = None, num_gpus: Optional[float] = None,
             dict.fromkeys([os.path.dirname(pkg_root), core_root] +
                           [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         worker_env.setdefault("PYTHONUNBUFFERED", "1")
+        if kwargs.get("log_to_driver") is False:
+            worker_env["MINIRAY_LOG_TO_DRIVER"] = "0"
 
         node = _miniray_core.NodeRuntime(
             resources=totals,
@@ -283,6 +285,7 @@ atexit.register(shutdown)
 
 
 def is_initialized() -> bool:
+    """Whether init() has run (or a first API call started a runtime)."""
     return global_worker.connected
 
 
@@ -410,15 +413,18 @@ def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
 # Cluster information
 
 def cluster_resources() -> Dict[str, float]:
+    """The node's total resources, e.g. {"CPU": 2.0, "memory": ..., ...}."""
     return dict(_ensure_connected().core.resources()[0])
 
 
 def available_resources() -> Dict[str, float]:
+    """Resources not held by running tasks and actors (zero ones omitted)."""
     total, available = _ensure_connected().core.resources()
     return {k: v for k, v in available.items() if v > 0 or k not in total}
 
 
 def nodes() -> List[Dict[str, Any]]:
+    """One entry per node (miniray runs one): id, liveness, resources."""
     w = _ensure_connected()
     return [{
         "NodeID": w.core.node_id, "Alive": True, "alive": True,
@@ -428,4 +434,5 @@ def nodes() -> List[Dict[str, Any]]:
 
 
 def get_gpu_ids() -> List[int]:
+    """The GPU instances assigned to the running task ([] in the driver)."""
     return list(global_worker.current_gpu_ids)

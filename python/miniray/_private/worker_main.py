@@ -103,8 +103,11 @@ def main():
     w.mode = worker_mod.WORKER
     w.namespace = os.environ.get("MINIRAY_NAMESPACE", "default")
     signal.signal(signal.SIGUSR2, executor.on_cancel_signal(w))  # miniray.cancel
-    sys.stdout = _PrefixedStream(sys.stdout, w)
-    sys.stderr = _PrefixedStream(sys.stderr, w)
+    if os.environ.get("MINIRAY_LOG_TO_DRIVER") == "0":  # init(log_to_driver=False)
+        sys.stdout = sys.stderr = open(os.devnull, "w")
+    else:
+        sys.stdout = _PrefixedStream(sys.stdout, w)
+        sys.stderr = _PrefixedStream(sys.stderr, w)
     try:
         run = executor.execute_task
         while True:
