@@ -201,3 +201,33 @@ def test_retry_exceptions_list_retries_only_listed_types(ray_shared, tmp_path):
     assert marker.read_text() == "1"
     with pytest.raises(TypeError, match="exception classes"):
         flaky.options(retry_exceptions=["KeyError"]).remote(KeyError)
+
+
+def test_recursive_cancel_reaches_child_tasks(ray_start, tmp_path):
+    import time
+    from miniray.exceptions import TaskCancelledError
+
+    started = tmp_path / "child_started"
+
+    @miniray.remote
+    def child():
+        started.write_text("yes")
+        time.sleep(30)
+
+    @miniray.remote
+    def parent():
+        ref = child.remote()
+        return miniray.get(ref)
+
+    p = parent.remote()
+    deadline = time.time() + 10
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert started.exists()
+    t = time.time()
+    miniray.cancel(p)  # recursive by default: the child is interrupted too
+    with pytest.raises(TaskCancelledError):
+        miniray.get(p, timeout=10)
+    assert time.time() - t < 5
+    # Both workers are free again: two tasks run side by side.
+    assert miniray.get([miniray.remote(lambda: 1).remote() for _ in range(2)], timeout=10) == [1, 1]

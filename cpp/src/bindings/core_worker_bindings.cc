@@ -174,8 +174,8 @@ void RegisterCoreWorker(py::module_& m) {
              return py::make_tuple(py::bytes(r.actor_id.Binary()), py::bytes(r.metadata));
            })
       .def("cancel_task",
-           [](CoreWorker& cw, py::bytes object_id, bool force) {
-             ThrowIfError(cw.CancelTask(IdFromBytes<ObjectID>(object_id), force));
+           [](CoreWorker& cw, py::bytes object_id, bool force, bool recursive) {
+             ThrowIfError(cw.CancelTask(IdFromBytes<ObjectID>(object_id), force, recursive));
            })
       .def("take_cancel_request",
            [](CoreWorker& cw, py::bytes task_id) {

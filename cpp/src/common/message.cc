@@ -367,11 +367,13 @@ ActorReply ActorReply::Decode(Reader& r) {
 void CancelTask::Encode(Writer& w) const {
   w.Id(object_id);
   w.U8(force);
+  w.U8(recursive);
 }
 CancelTask CancelTask::Decode(Reader& r) {
   CancelTask m;
   m.object_id = r.Id<ObjectID>();
   m.force = r.U8() != 0;
+  m.recursive = r.U8() != 0;
   return m;
 }
 

@@ -408,6 +408,7 @@ struct ActorReply {
 struct CancelTask {
   ObjectID object_id;
   bool force = false;
+  bool recursive = true;  // also the tasks it submitted, and theirs
   void Encode(Writer& w) const;
   static CancelTask Decode(Reader& r);
 };

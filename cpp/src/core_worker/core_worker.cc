@@ -371,10 +371,11 @@ Status CoreWorker::KillActor(const ActorID& actor, bool no_restart) {
   return Send(MessageType::kKillActor, EncodePayload(m));
 }
 
-Status CoreWorker::CancelTask(const ObjectID& object_id, bool force) {
+Status CoreWorker::CancelTask(const ObjectID& object_id, bool force, bool recursive) {
   struct CancelTask m;
   m.object_id = object_id;
   m.force = force;
+  m.recursive = recursive;
   return Send(MessageType::kCancelTask, EncodePayload(m));
 }
 

@@ -95,7 +95,7 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   StatusOr<ActorReply> GetActor(const std::string& name, const std::string& ray_namespace);
   Status KillActor(const ActorID& actor, bool no_restart);
   // Asks the node to cancel the task that creates `object_id`.
-  Status CancelTask(const ObjectID& object_id, bool force);
+  Status CancelTask(const ObjectID& object_id, bool force, bool recursive);
   // Worker side: true (once) if the node asked to cancel `task`.
   bool TakeCancelRequest(const TaskID& task);
 

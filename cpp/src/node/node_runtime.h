@@ -70,6 +70,7 @@ class Connection {
   WorkerID worker_id;
   pid_t pid = 0;
   int blocked_requests = 0;  // Gets/Waits in progress
+  TaskID running_task;       // a task worker's current task (parent of what it submits)
   std::unordered_map<ObjectID, int64_t> refs;  // references it holds
   std::unordered_map<ObjectID, int64_t> pins;  // shared values it maps
   std::set<ObjectID> creating;                 // created, not yet sealed
@@ -223,6 +224,8 @@ class NodeRuntime {
   std::map<std::pair<std::string, std::string>, ActorID> actor_names_;  // mu_
   std::unordered_map<WorkerID, ActorID> actor_of_worker_;  // guarded by mu_
   std::set<ActorID> actors_waiting_;  // queue head awaits an object; mu_
+  // Unfinished tasks -> the tasks they submitted (for recursive cancel); mu_
+  std::unordered_map<TaskID, std::vector<TaskID>> submitted_by_;
   std::vector<std::shared_ptr<Connection>> connections_;  // guarded by mu_
   int spawn_pending_ = 0;                              // guarded by mu_
   std::chrono::steady_clock::time_point last_trim_;    // guarded by mu_

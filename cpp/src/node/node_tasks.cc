@@ -27,6 +27,9 @@ void NodeRuntime::HoldSpecRefsLocked(const TaskSpec& spec) {
 }
 
 void NodeRuntime::OnSubmitTask(Connection* conn, TaskSpec spec) {
+  if (!conn->running_task.IsNil() && tasks_.count(conn->running_task)) {
+    submitted_by_[conn->running_task].push_back(spec.task_id);
+  }
   HoldSpecRefsLocked(spec);
   std::vector<ObjectID> missing = MissingDependenciesLocked(spec);
   for (uint32_t i = 0; i < spec.num_returns; ++i) {
@@ -65,6 +68,7 @@ void NodeRuntime::ScheduleLocked() {
     auto tit = tasks_.find(dispatch.spec.task_id);
     if (wit == workers_.end() || tit == tasks_.end()) continue;
     tit->second.worker = dispatch.worker;
+    if (!dispatch.spec.actor_creation) wit->second->running_task = dispatch.spec.task_id;
     Connection* worker = wit->second;
     if (dispatch.spec.actor_creation) {
       auto ait = actors_.find(dispatch.spec.actor_id);
@@ -176,6 +180,7 @@ void NodeRuntime::FinishTaskLocked(const TaskID& task_id) {
   if (it == tasks_.end()) return;
   TaskSpec spec = std::move(it->second.spec);
   tasks_.erase(it);
+  submitted_by_.erase(task_id);
   ReleaseSpecRefsLocked(spec);
 }
 
@@ -199,7 +204,19 @@ void NodeRuntime::ReleaseSpecRefsLocked(const TaskSpec& spec) {
 }
 
 void NodeRuntime::OnCancelTask(const CancelTask& m) {
-  auto tit = tasks_.find(m.object_id.Task());
+  TaskID tid = m.object_id.Task();
+  if (m.recursive) {  // children first: they must not outlive the parent's cancel
+    auto cit = submitted_by_.find(tid);
+    if (cit != submitted_by_.end()) {
+      std::vector<TaskID> children = cit->second;
+      for (const auto& child : children) {
+        CancelTask c = m;
+        c.object_id = ObjectID::ForTaskReturn(child, 1);
+        OnCancelTask(c);
+      }
+    }
+  }
+  auto tit = tasks_.find(tid);
   if (tit == tasks_.end()) return;  // finished (or never existed): nothing to do
   TaskState& task = tit->second;
   const std::string why = "Task '" + task.spec.name + "' was cancelled.";

@@ -401,12 +401,12 @@ def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
     task never runs; a running one gets a KeyboardInterrupt (force=True kills
     its worker process instead). `get` then raises TaskCancelledError.
     Finished tasks are unaffected; cancelled tasks are not retried. Actor
-    calls are cancelled only while still queued. `recursive` is accepted for
-    compatibility: tasks the cancelled task submitted keep running."""
+    calls are cancelled only while still queued. With `recursive`, the tasks
+    it submitted (and theirs) are cancelled too."""
     if not isinstance(object_ref, ObjectRef):
         raise TypeError("miniray.cancel() only supports ObjectRefs returned by tasks, "
                         f"got {type(object_ref).__name__}")
-    _ensure_connected().core.cancel_task(object_ref._id, bool(force))
+    _ensure_connected().core.cancel_task(object_ref._id, bool(force), bool(recursive))
 
 
 # ---------------------------------------------------------------------------
