@@ -7,6 +7,12 @@
 //
 // miniray.init() starts one inside the driver process: no daemon, so start
 // up is fast. The same class would run as a standalone daemon per machine.
+//
+// Thread-safety: one mutex (mu_) guards all of its state; the event loop
+// and the local client take it per batch of frames. The implementation is
+// split by concern: node_runtime.cc (life cycle, event loop, processes,
+// message dispatch), node_tasks.cc, node_objects.cc (object table, Get/Wait,
+// pins, spilling) and node_actors.cc.
 #ifndef MINIRAY_NODE_NODE_RUNTIME_H_
 #define MINIRAY_NODE_NODE_RUNTIME_H_
 
@@ -14,9 +20,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <map>
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
