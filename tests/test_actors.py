@@ -338,8 +338,8 @@ def test_max_task_retries_retries_the_running_call(ray_shared, tmp_path):
 
 
 def test_named_actor_found_from_a_task(ray_shared):
-    keep = Counter.options(name="shared_counter").remote()  # noqa: F841 (as in Ray,
-    # a named actor without a handle is garbage-collected)
+    # Held: as in Ray, a named actor without a handle is garbage-collected.
+    keep = Counter.options(name="shared_counter").remote()
 
     @miniray.remote
     def use_named():
@@ -347,6 +347,7 @@ def test_named_actor_found_from_a_task(ray_shared):
 
     assert miniray.get(use_named.remote()) == 5
     assert miniray.get(miniray.get_actor("shared_counter").value.remote()) == 5
+    assert miniray.get(keep.value.remote()) == 5
 
 
 def test_named_actor_errors_and_get_if_exists(ray_shared):

@@ -1,8 +1,6 @@
 """Scheduling behaviour: resources, concurrency, nesting, pending tasks."""
 import time
 
-import pytest
-
 import miniray
 
 

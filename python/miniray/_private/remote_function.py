@@ -10,7 +10,7 @@ import hashlib
 import inspect
 import json
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import cloudpickle
 

@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import threading
-import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import _miniray_core
