@@ -54,3 +54,40 @@ def miniray_py_test(name, src, deps = [], data = [], size = "medium", **kwargs):
         legacy_create_init = False,
         **kwargs
     )
+
+def miniray_proto_library(name, srcs, deps = [], grpc = False):
+    """C++ code generated from proto3 files by Debian's protoc (no downloads).
+
+    The files live under cpp/src/<package>/ and import each other by that
+    path ("protobuf/common.proto"); dependents include "protobuf/x.pb.h"
+    (and "protobuf/x.grpc.pb.h" with grpc = True)."""
+    hdrs, cc_srcs = [], []
+    for src in srcs:
+        base = src[:-len(".proto")]
+        hdrs.append(base + ".pb.h")
+        cc_srcs.append(base + ".pb.cc")
+        if grpc:
+            hdrs.append(base + ".grpc.pb.h")
+            cc_srcs.append(base + ".grpc.pb.cc")
+    protoc = "@system_libs//:bin/protoc"
+    plugin = "@system_libs//:bin/grpc_cpp_plugin"
+    tools = [protoc]
+    cmd = "$(location %s) --proto_path=cpp/src --cpp_out=$(GENDIR)/cpp/src" % protoc
+    if grpc:
+        tools.append(plugin)
+        cmd += " --grpc_out=$(GENDIR)/cpp/src --plugin=protoc-gen-grpc=$(location %s)" % plugin
+    native.genrule(
+        name = name + "_gen",
+        srcs = srcs + [d + "_srcs" for d in deps],
+        outs = hdrs + cc_srcs,
+        tools = tools,
+        cmd = cmd + " " + " ".join(["$(location %s)" % s for s in srcs]),
+    )
+    native.filegroup(name = name + "_srcs", srcs = srcs + [d + "_srcs" for d in deps])
+    native.cc_library(
+        name = name,
+        srcs = cc_srcs,
+        hdrs = hdrs,
+        strip_include_prefix = "/cpp/src",
+        deps = deps + ["@system_libs//:grpc++" if grpc else "@system_libs//:protobuf"],
+    )

@@ -269,14 +269,17 @@ METRICS = [  # name, unit, higher_is_better
 ]
 
 
-def _child(python, impl, repeat, runs):
-    """Runs one implementation `runs` times in fresh interpreters; medians."""
+def _child(python, impl, repeat, runs, own_path=False):
+    """Runs one implementation `runs` times in fresh interpreters; medians.
+    With `own_path`, the interpreter imports from its own site-packages (a
+    venv with Ray, or with an older miniray wheel), not from this checkout."""
     results = []
     for _ in range(runs):
         cmd = [python, os.path.abspath(__file__), "--child", impl, "--repeat", str(repeat)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        if impl == "ray":
+        if own_path or impl == "ray":
             env.pop("PYTHONPATH")
+        if impl == "ray":
             env["RAY_USAGE_STATS_ENABLED"] = "0"
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
         if proc.returncode != 0:
@@ -299,6 +302,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3,
                         help="fresh interpreters per implementation (median)")
     parser.add_argument("--ray-python", help="an interpreter where `import ray` works")
+    parser.add_argument("--baseline-python",
+                        help="an interpreter with another miniray installed (say, the wheel "
+                             "of an earlier commit), measured in the same run")
     args = parser.parse_args()
 
     if args.child:
@@ -318,13 +324,16 @@ def main():
             pass
     impls = {"miniray": _child(sys.executable, "miniray", args.repeat, args.runs),
              "multiprocessing": _child(sys.executable, "multiprocessing", args.repeat, args.runs)}
+    if args.baseline_python:
+        impls["miniray@baseline"] = _child(args.baseline_python, "miniray", args.repeat,
+                                           args.runs, own_path=True)
     if ray_python:
         impls["ray"] = _child(ray_python, "ray", args.repeat, 1)
     mini = impls["miniray"]
     header = f"{'metric':<24}{'unit':>6}{'miniray':>12}"
     for name in impls:
         if name != "miniray":
-            header += f"{name:>17}{'ratio':>8}"
+            header += f"{name:>18}{'ratio':>8}"
     print(header)
     for metric, unit, higher in METRICS:
         line = f"{metric:<24}{unit:>6}{_fmt(mini and mini.get(metric)):>12}"
@@ -336,7 +345,7 @@ def main():
             ratio = "-"
             if base and m:
                 ratio = f"{(m / base if higher else base / m):.1f}x"
-            line += f"{_fmt(base):>17}{ratio:>8}"
+            line += f"{_fmt(base):>18}{ratio:>8}"
         print(line)
     print(f"\n(median of {args.repeat} runs per metric, {args.runs} fresh interpreters "
           f"per implementation; ratio > 1 means miniray is faster)")

@@ -12,30 +12,20 @@ actors (lifetime="detached") live until killed.
 """
 import hashlib
 import inspect
-import json
-import os
 import pickle
 from typing import Any, Dict
 
+import _miniray_core
 import cloudpickle
+from _miniray_core import rpc
 
 from miniray._private import serialization
 from miniray._private import worker as worker_mod
 from miniray._private.object_ref import ObjectRef
+from miniray._private.ray_option_utils import (
+    ACTOR_OPTIONS, METHOD_OPTIONS, check_number, resource_demand, validate_options)
 from miniray._private.remote_function import (
-    export_function, resource_demand, serialize_args, validate_options)
-
-ACTOR_OPTIONS = {
-    "num_cpus", "num_gpus", "resources", "memory", "max_restarts", "max_task_retries",
-    "max_concurrency", "name", "namespace", "get_if_exists", "lifetime", "runtime_env",
-    "scheduling_strategy", "max_pending_calls", "concurrency_groups", "accelerator_type",
-    "_metadata", "label_selector", "enable_task_events",
-}
-METHOD_OPTIONS = {"num_returns", "name", "max_task_retries", "retry_exceptions",
-                  "concurrency_group", "enable_task_events"}
-
-# How the worker learns an actor's concurrency: a private runtime_env key.
-ACTOR_OPTIONS_KEY = "_miniray_actor_options"
+    SpecTemplate, export_function, runtime_env_json, serialize_args)
 
 
 class ActorExitSignal(BaseException):
@@ -132,29 +122,39 @@ class ActorClass:
             raise ValueError("get_if_exists requires a name")
         is_async = any(m["is_async"] for m in self._methods.values())
         max_concurrency = options.get("max_concurrency") or (1000 if is_async else 1)
-        worker_mod._check_number("max_concurrency", max_concurrency, allow_none=False,
-                                 integer=True)
+        check_number("max_concurrency", max_concurrency, allow_none=False, integer=True)
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         # Placement needs 1 CPU unless num_cpus is given; a running actor
         # holds num_cpus (default 0) and its GPUs and custom resources.
-        placement = resource_demand(options, 1.0)
-        lifetime_res = resource_demand(options, 0.0)
-        env = dict(options.get("runtime_env") or {})
-        env[ACTOR_OPTIONS_KEY] = {"max_concurrency": max_concurrency, "is_async": is_async}
         metadata = pickle.dumps({
             "class_name": self.__name__,
             "methods": self._methods,
             "max_task_retries": options.get("max_task_retries") or 0,
         })
         blob, deps, contained, keep = serialize_args(w, args, kwargs)
-        actor_id, metadata = w.core.create_actor(
-            os.urandom(16), os.urandom(16), f"{self.__name__}.__init__", self._function_id,
-            blob, deps, contained, placement, lifetime_res,
-            int(options.get("max_restarts") or 0), json.dumps(env), name, namespace,
-            bool(options.get("get_if_exists")), lifetime == "detached", metadata)
+        spec = rpc.TaskSpec(
+            name=f"{self.__name__}.__init__",
+            function_id=self._function_id,
+            args=blob,
+            dependencies=deps,
+            contained=contained,
+            required_resources=resource_demand(options, 1.0),
+            runtime_env=runtime_env_json(options),
+            actor_creation_task_spec=rpc.ActorCreationTaskSpec(
+                max_actor_restarts=int(options.get("max_restarts") or 0),
+                max_concurrency=max_concurrency,
+                is_asyncio=is_async,
+                is_detached=lifetime == "detached",
+                name=name,
+                ray_namespace=namespace,
+                lifetime_resources=resource_demand(options, 0.0),
+                handle_metadata=metadata,
+            ),
+        )
+        reply = w.core.create_actor(spec, bool(options.get("get_if_exists")))
         del keep
-        return ActorHandle._owned(actor_id, pickle.loads(metadata))
+        return ActorHandle._owned(reply.actor_id, pickle.loads(reply.handle_metadata))
 
 
 class _ActorClassOptions:
@@ -169,17 +169,21 @@ class _ActorClassOptions:
 class ActorMethod:
     """`handle.method`: call with `.remote(...)`."""
 
-    def __init__(self, handle: "ActorHandle", name: str, options: Dict[str, Any]):
+    def __init__(self, handle: "ActorHandle", name: str, options: Dict[str, Any],
+                 template: "SpecTemplate" = None):
         self._handle = handle
         self._name = name
         self._options = options
+        self._template = template
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"Actor methods cannot be called directly. Instead of running "
                         f"'object.{self._name}()', try 'object.{self._name}.remote()'.")
 
     def remote(self, *args, **kwargs):
-        return self._handle._submit(self._name, args, kwargs, self._options)
+        if self._template is None:
+            self._template = self._handle._call_template(self._name, self._options)
+        return self._handle._submit(self._template, args, kwargs)
 
     def options(self, **options) -> "ActorMethod":
         merged = dict(self._options)
@@ -195,42 +199,56 @@ class ActorHandle:
         self._actor_id = actor_id
         self._metadata = metadata
         self._handle_ref = handle_ref  # keeps the actor alive while we live
+        # Per method: its default options and their TaskSpec template.
+        self._templates: Dict[str, tuple] = {}
 
     @classmethod
     def _owned(cls, actor_id: bytes, metadata) -> "ActorHandle":
         w = worker_mod.global_worker
-        return cls(actor_id, metadata, ObjectRef(_handle_object_id(actor_id), w.core))
+        return cls(actor_id, metadata,
+                   ObjectRef(_miniray_core.actor_handle_id(actor_id), w.core))
 
     def __getattr__(self, name: str) -> ActorMethod:
+        if name in ("_actor_id", "_metadata", "_handle_ref", "_templates"):
+            raise AttributeError(name)
+        cached = self._templates.get(name)
+        if cached is not None:
+            return ActorMethod(self, name, *cached)
         if name == "__ray_terminate__":
             return ActorMethod(self, name, {})
-        if name in ("_actor_id", "_metadata", "_handle_ref"):
-            raise AttributeError(name)
         methods = self._metadata["methods"]
         if name not in methods:
             raise AttributeError(f"'{self._metadata['class_name']}' object has no "
                                  f"attribute '{name}'")
         options = {k: v for k, v in methods[name].items() if k != "is_async"}
-        return ActorMethod(self, name, options)
+        self._templates[name] = (options, self._call_template(name, options))
+        return ActorMethod(self, name, *self._templates[name])
 
-    def _submit(self, method_name, args, kwargs, options):
-        w = worker_mod._ensure_connected()
-        blob, deps, contained, keep = serialize_args(w, args, kwargs)
+    def _call_template(self, method_name: str, options: Dict[str, Any]) -> SpecTemplate:
+        """The TaskSpec shared by calls of one method with one options set."""
         num_returns = options.get("num_returns", 1)
-        if num_returns is None:
-            num_returns = 1
         retries = options.get("max_task_retries")
         if retries is None:
             retries = self._metadata.get("max_task_retries", 0)
-        ids = w.core.submit_task(
-            os.urandom(16), f"{self._metadata['class_name']}.{method_name}", b"", blob, deps,
-            contained, int(num_returns), {}, int(retries), False, "", self._actor_id)
+        return SpecTemplate(rpc.TaskSpec(
+            type=rpc.TaskType.ACTOR_TASK,
+            actor_id=self._actor_id,
+            method_name=method_name,
+            name=f"{self._metadata['class_name']}.{method_name}",
+            num_returns=1 if num_returns is None else int(num_returns),
+            max_retries=int(retries),
+        ))
+
+    def _submit(self, template: SpecTemplate, args, kwargs):
+        w = worker_mod._ensure_connected()
+        blob, deps, contained, keep = serialize_args(w, args, kwargs)
+        ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep
-        return worker_mod.refs_for_returns(w, ids, num_returns)
+        return worker_mod.refs_for_returns(w, ids, template.num_returns)
 
     def __reduce__(self):
         # The value holding this handle keeps the actor alive.
-        serialization.record_contained_ref(_handle_object_id(self._actor_id))
+        serialization.record_contained_ref(_miniray_core.actor_handle_id(self._actor_id))
         return (_rebuild_handle, (self._actor_id, self._metadata))
 
     def __eq__(self, other):
@@ -243,13 +261,9 @@ class ActorHandle:
         return f"Actor({self._metadata['class_name']}, {self._actor_id.hex()})"
 
 
-def _handle_object_id(actor_id: bytes) -> bytes:
-    return actor_id + b"\xff\xff\xff\xff"  # ObjectID::ForActorHandle
-
-
 def _rebuild_handle(actor_id: bytes, metadata) -> ActorHandle:
     w = worker_mod.global_worker
-    ref = ObjectRef(_handle_object_id(actor_id), w.core, borrowed=True)
+    ref = ObjectRef(_miniray_core.actor_handle_id(actor_id), w.core, borrowed=True)
     return ActorHandle(actor_id, metadata, ref)
 
 
@@ -258,8 +272,11 @@ def get_actor(name: str, namespace: str = None) -> ActorHandle:
     if not isinstance(name, str) or not name:
         raise ValueError("Please supply a non-empty value to get_actor")
     w = worker_mod._ensure_connected()
-    actor_id, metadata = w.core.get_actor(name, namespace or w.namespace)
-    return ActorHandle._owned(actor_id, pickle.loads(metadata))
+    try:
+        reply = w.core.get_actor(name, namespace or w.namespace)
+    except KeyError as e:  # no such actor: Ray raises ValueError
+        raise ValueError(e.args[0]) from None
+    return ActorHandle._owned(reply.actor_id, pickle.loads(reply.handle_metadata))
 
 
 def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:

@@ -7,6 +7,9 @@
 
 #include <pybind11/pybind11.h>
 
+#include <google/protobuf/message.h>
+
+#include <memory>
 #include <string>
 
 #include "common/id.h"
@@ -35,7 +38,33 @@ ID IdFromBytes(const pybind11::bytes& b) {
   return ID::FromBinary(s);
 }
 
+// A protobuf message held for Python: _miniray_core.Message, whose fields
+// are read and written by name (message_bindings.cc). `message` may be a
+// view into a larger message that it keeps alive.
+struct PyMessage {
+  std::shared_ptr<google::protobuf::Message> message;
+};
+
+// The message as a T; TypeError naming both types when it is another.
+template <typename T>
+const T& MessageAs(const PyMessage& m) {
+  if (m.message->GetDescriptor() != T::descriptor()) {
+    std::string msg = "expected a " + T::descriptor()->name() + " message, got a " +
+                      m.message->GetDescriptor()->name();
+    PyErr_SetString(PyExc_TypeError, msg.c_str());
+    throw pybind11::error_already_set();
+  }
+  return static_cast<const T&>(*m.message);
+}
+
+// Hands a message to Python (a _miniray_core.Message).
+template <typename T>
+PyMessage ToPython(T&& message) {
+  return PyMessage{std::make_shared<std::decay_t<T>>(std::forward<T>(message))};
+}
+
 void RegisterStatus(pybind11::module_& m);
+void RegisterMessages(pybind11::module_& m);
 void RegisterObjectStore(pybind11::module_& m);
 void RegisterNode(pybind11::module_& m);
 void RegisterCoreWorker(pybind11::module_& m);

@@ -6,6 +6,7 @@
 PYBIND11_MODULE(_miniray_core, m) {
   m.doc() = "miniray's C++ core: object store, node runtime, core worker.";
   miniray::RegisterStatus(m);
+  miniray::RegisterMessages(m);
   miniray::RegisterObjectStore(m);
   miniray::RegisterNode(m);
   miniray::RegisterCoreWorker(m);

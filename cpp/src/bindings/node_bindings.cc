@@ -11,21 +11,12 @@ namespace miniray {
 
 void RegisterNode(py::module_& m) {
   py::class_<NodeRuntime>(m, "NodeRuntime")
-      .def(py::init([](const std::map<std::string, double>& resources,
-                       uint64_t object_store_memory, int prestart_workers, int max_workers,
-                       std::vector<std::string> worker_argv,
-                       std::vector<std::string> worker_env) {
-             NodeOptions o;
-             for (const auto& [name, amount] : resources) o.resources.push_back({name, amount});
-             o.object_store_memory = object_store_memory;
-             o.prestart_workers = prestart_workers;
-             o.max_workers = max_workers;
-             o.worker_argv = std::move(worker_argv);
-             o.worker_env = std::move(worker_env);
-             return ValueOrThrow(NodeRuntime::Start(std::move(o)));
+      .def(py::init([](const PyMessage& config) {
+             rpc::NodeConfig c = MessageAs<rpc::NodeConfig>(config);
+             py::gil_scoped_release release;
+             return ValueOrThrow(NodeRuntime::Start(std::move(c)));
            }),
-           py::arg("resources"), py::arg("object_store_memory"), py::arg("prestart_workers"),
-           py::arg("max_workers"), py::arg("worker_argv"), py::arg("worker_env"))
+           py::arg("config"), "Starts a node from an rpc.NodeConfig.")
       .def("stop", &NodeRuntime::Stop, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("socket_name", &NodeRuntime::socket_name)
       .def_property_readonly("node_id", [](const NodeRuntime& n) { return n.node_id().Hex(); })

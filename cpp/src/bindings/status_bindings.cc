@@ -26,7 +26,7 @@ py::object ExceptionClass(StatusCode code) {
       fallback = PyExc_ConnectionError;
       break;
     case StatusCode::kInvalidArgument:
-    case StatusCode::kAlreadyExists:
+    case StatusCode::kAlreadyExists:  // e.g. a taken actor name (ValueError, as Ray)
       fallback = PyExc_ValueError;
       break;
     case StatusCode::kNotFound:

@@ -4,8 +4,8 @@
 
 #include "common/buffer.h"
 #include "common/id.h"
-#include "common/message.h"
 #include "common/status.h"
+#include "common/task_spec.h"
 
 namespace miniray {
 namespace {
@@ -61,45 +61,31 @@ TEST(BufferTest, ReleaseRunsWhenDropped) {
   EXPECT_EQ(released, 1);
 }
 
-TEST(MessageTest, TaskSpecRoundTrips) {
-  TaskSpec s;
-  s.task_id = TaskID::FromRandom();
-  s.name = "add";
-  s.function_id = "fn";
-  s.args = std::string("\x00\x01pickle", 8);
-  s.dependencies = {ObjectID::FromRandom()};
-  s.num_returns = 2;
-  s.resources = {{"CPU", 1.0}, {"GPU", 0.5}};
-  s.max_retries = 3;
-  ExecuteTask e;
-  e.spec = s;
-  ObjectValue v;
-  v.id = s.dependencies[0];
-  v.kind = ObjectValue::kShared;
-  v.offset = 64;
-  v.size = 1 << 20;
-  e.args = {v};
-  e.gpu_ids = {0};
-  ExecuteTask back;
-  ASSERT_TRUE(DecodePayload(EncodePayload(e), &back));
-  EXPECT_EQ(back.spec.task_id, s.task_id);
-  EXPECT_EQ(back.spec.args, s.args);
-  EXPECT_EQ(back.spec.ReturnId(1), ObjectID::ForTaskReturn(s.task_id, 2));
-  EXPECT_EQ(back.spec.resources[1].name, "GPU");
-  EXPECT_EQ(back.spec.resources[1].amount, 0.5);
-  EXPECT_EQ(back.args[0].offset, 64u);
-  EXPECT_EQ(back.gpu_ids, std::vector<int64_t>{0});
+TEST(IdTest, IndexIsLittleEndianAndPutsUseIndexZero) {
+  TaskID t = TaskID::FromRandom();
+  std::string b = ObjectID::ForTaskReturn(t, 0x0102).Binary();
+  EXPECT_EQ(b[16], 0x02);
+  EXPECT_EQ(b[17], 0x01);
+  EXPECT_EQ(ObjectID::ForPut().Index(), 0u);
+  ObjectID parsed;
+  EXPECT_FALSE(ObjectID::Parse("short", &parsed));
+  EXPECT_TRUE(ObjectID::Parse(b, &parsed));
+  EXPECT_EQ(parsed.Index(), 0x0102u);
 }
 
-TEST(MessageTest, TruncatedPayloadIsRejected) {
-  GetRequest g;
-  g.request_id = 9;
-  g.ids = {ObjectID::FromRandom(), ObjectID::FromRandom()};
-  std::string p = EncodePayload(g);
-  GetRequest back;
-  EXPECT_TRUE(DecodePayload(p, &back));
-  EXPECT_FALSE(DecodePayload(std::string_view(p).substr(0, p.size() - 1), &back));
-  EXPECT_FALSE(DecodePayload(p + "x", &back));
+TEST(TaskSpecificationTest, DerivesReturnIdsAndHeldReferences) {
+  rpc::TaskSpec m;
+  TaskID t = TaskID::FromRandom();
+  ObjectID dep = ObjectID::FromRandom(), inner = ObjectID::FromRandom();
+  m.set_task_id(t.Binary());
+  m.add_dependencies(dep.Binary());
+  m.add_contained(inner.Binary());
+  m.set_type(rpc::ACTOR_TASK);
+  TaskSpecification spec(m);
+  EXPECT_EQ(spec.TaskId(), t);
+  EXPECT_EQ(spec.ReturnId(1), ObjectID::ForTaskReturn(t, 2));
+  EXPECT_TRUE(spec.IsActorTask());
+  EXPECT_EQ(spec.HeldReferences(), (std::vector<ObjectID>{dep, inner}));
 }
 
 }  // namespace

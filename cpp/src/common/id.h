@@ -34,12 +34,19 @@ class BaseID {
     FillRandom(id.bytes_.data(), N);
     return id;
   }
-  // `binary` must hold exactly kSize bytes; callers at the boundary check.
+  // `binary` should hold exactly kSize bytes (shorter input is padded with
+  // zeros); messages from clients are checked with Parse first.
   static T FromBinary(std::string_view binary) {
     T id;
     std::memcpy(id.bytes_.data(), binary.data(),
                 binary.size() < N ? binary.size() : N);
     return id;
+  }
+  // False (leaving `out` alone) unless `binary` holds exactly kSize bytes.
+  static bool Parse(std::string_view binary, T* out) {
+    if (binary.size() != N) return false;
+    std::memcpy(out->bytes_.data(), binary.data(), N);
+    return true;
   }
 
   bool IsNil() const {
@@ -85,13 +92,15 @@ class ActorID : public BaseID<ActorID, 16> {};
 class TaskID : public BaseID<TaskID, 16> {};
 
 // TaskID (16 bytes) followed by a 4-byte little-endian index. Index 0 is
-// never a task return, so puts use random IDs and returns use 1..n.
+// never a task return: puts use a random prefix and index 0, task returns
+// 1..n, and an actor's handle object 0xffffffff.
 class ObjectID : public BaseID<ObjectID, 20> {
  public:
+  static ObjectID ForPut() { return ForTaskReturn(TaskID::FromRandom(), 0); }
   static ObjectID ForTaskReturn(const TaskID& task, uint32_t index) {
     ObjectID id;
     std::memcpy(id.bytes_.data(), task.data(), TaskID::kSize);
-    std::memcpy(id.bytes_.data() + TaskID::kSize, &index, sizeof(index));
+    for (size_t i = 0; i < 4; ++i) id.bytes_[TaskID::kSize + i] = (index >> (8 * i)) & 0xff;
     return id;
   }
   // The object standing for an actor's handles: while any process, task or
@@ -100,7 +109,7 @@ class ObjectID : public BaseID<ObjectID, 20> {
   static ObjectID ForActorHandle(const ActorID& actor) {
     ObjectID id;
     std::memcpy(id.bytes_.data(), actor.data(), ActorID::kSize);
-    std::memcpy(id.bytes_.data() + ActorID::kSize, &kActorHandleIndex, sizeof(uint32_t));
+    for (size_t i = 0; i < 4; ++i) id.bytes_[ActorID::kSize + i] = 0xff;
     return id;
   }
   bool IsActorHandle() const { return Index() == kActorHandleIndex; }
@@ -113,8 +122,8 @@ class ObjectID : public BaseID<ObjectID, 20> {
         reinterpret_cast<const char*>(bytes_.data()), TaskID::kSize));
   }
   uint32_t Index() const {
-    uint32_t index;
-    std::memcpy(&index, bytes_.data() + TaskID::kSize, sizeof(index));
+    uint32_t index = 0;
+    for (size_t i = 0; i < 4; ++i) index |= static_cast<uint32_t>(bytes_[TaskID::kSize + i]) << (8 * i);
     return index;
   }
 };

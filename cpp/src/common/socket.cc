@@ -1,6 +1,7 @@
 #include "common/socket.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -23,100 +24,8 @@ Status Errno(const char* what) {
   return Status::Unavailable(std::string(what) + ": " + strerror(errno));
 }
 
-}  // namespace
-
-StatusOr<int> ListenAbstract(const std::string& name) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Errno("socket");
-  sockaddr_un addr;
-  socklen_t len = AbstractAddress(name, &addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      listen(fd, 128) != 0) {
-    Status s = Errno("bind/listen");
-    close(fd);
-    return s;
-  }
-  return fd;
-}
-
-StatusOr<int> ConnectAbstract(const std::string& name) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Errno("socket");
-  sockaddr_un addr;
-  socklen_t len = AbstractAddress(name, &addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    Status s = Errno("connect");
-    close(fd);
-    return s;
-  }
-  return fd;
-}
-
-bool PeerIsSameUser(int fd) {
-  ucred cred;
-  socklen_t len = sizeof(cred);
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
-  return cred.uid == getuid();
-}
-
-Status SendFrame(int fd, MessageType type, std::string_view payload,
-                 int pass_fd) {
-  char header[kFrameHeaderSize];
-  EncodeFrameHeader(static_cast<uint32_t>(payload.size()), type, header);
-  iovec iov[2] = {{header, kFrameHeaderSize},
-                  {const_cast<char*>(payload.data()), payload.size()}};
-  size_t total = kFrameHeaderSize + payload.size();
-  size_t sent = 0;
-  int iov_index = 0;
-  while (sent < total) {
-    msghdr msg;
-    std::memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = iov + iov_index;
-    msg.msg_iovlen = 2 - iov_index;
-    char control[CMSG_SPACE(sizeof(int))];
-    if (pass_fd >= 0 && sent == 0) {
-      std::memset(control, 0, sizeof(control));
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-    }
-    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        // Non-blocking peer buffer full: wait until writable.
-        fd_set w;
-        FD_ZERO(&w);
-        FD_SET(fd, &w);
-        select(fd + 1, nullptr, &w, nullptr, nullptr);
-        continue;
-      }
-      return Errno("send");
-    }
-    sent += static_cast<size_t>(n);
-    // Advance the iovecs past what was written.
-    size_t left = static_cast<size_t>(n);
-    while (left > 0 && iov_index < 2) {
-      if (left >= iov[iov_index].iov_len) {
-        left -= iov[iov_index].iov_len;
-        iov[iov_index].iov_len = 0;
-        ++iov_index;
-      } else {
-        iov[iov_index].iov_base = static_cast<char*>(iov[iov_index].iov_base) + left;
-        iov[iov_index].iov_len -= left;
-        left = 0;
-      }
-    }
-    while (iov_index < 2 && iov[iov_index].iov_len == 0) ++iov_index;
-  }
-  return Status::OK();
-}
-
-static Status ReadExactly(int fd, char* out, size_t n, int* received_fd) {
+// Reads exactly `n` bytes (blocking), collecting a passed fd if asked.
+Status ReadExactly(int fd, char* out, size_t n, int* received_fd) {
   size_t got = 0;
   while (got < n) {
     iovec iov = {out + got, n - got};
@@ -124,7 +33,7 @@ static Status ReadExactly(int fd, char* out, size_t n, int* received_fd) {
     std::memset(&msg, 0, sizeof(msg));
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    char control[CMSG_SPACE(sizeof(int))];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
     if (received_fd) {
       msg.msg_control = control;
       msg.msg_controllen = sizeof(control);
@@ -147,21 +56,113 @@ static Status ReadExactly(int fd, char* out, size_t n, int* received_fd) {
   return Status::OK();
 }
 
-Status RecvFrame(int fd, MessageType* type, std::string* payload,
-                 int* received_fd) {
+}  // namespace
+
+StatusOr<int> ListenAbstract(const std::string& name) {
+  // Non-blocking: the event loop accepts until the backlog is empty.
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Errno("socket");
+  sockaddr_un addr;
+  socklen_t len = AbstractAddress(name, &addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, 128) != 0) {
+    Status s = Errno("bind/listen");
+    close(fd);
+    return s;
+  }
+  return fd;
+}
+
+StatusOr<int> ConnectAbstract(const std::string& name) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket");
+  sockaddr_un addr;
+  socklen_t len = AbstractAddress(name, &addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    Status s = Errno("connect");
+    close(fd);
+    return s;
+  }
+  return fd;
+}
+
+StatusOr<PeerCredentials> GetPeerCredentials(int fd) {
+  ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return Errno("SO_PEERCRED");
+  }
+  return PeerCredentials{cred.pid, cred.uid};
+}
+
+void EncodeFrameHeader(uint32_t payload_size, char* out) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((payload_size >> (8 * i)) & 0xff);
+}
+
+uint32_t DecodeFrameHeader(const char* in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+  return v;
+}
+
+std::string SerializeFrame(const google::protobuf::MessageLite& message) {
+  size_t size = message.ByteSizeLong();
+  std::string frame(kFrameHeaderSize + size, '\0');
+  EncodeFrameHeader(static_cast<uint32_t>(size), frame.data());
+  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(frame.data()) +
+                                          kFrameHeaderSize);
+  return frame;
+}
+
+Status SendFrame(int fd, const google::protobuf::MessageLite& message, int pass_fd) {
+  std::string frame = SerializeFrame(message);
+  size_t sent = 0;
+  while (sent < frame.size()) {
+    iovec iov = {frame.data() + sent, frame.size() - sent};
+    msghdr msg;
+    std::memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    if (pass_fd >= 0 && sent == 0) {
+      std::memset(control, 0, sizeof(control));
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {  // a non-blocking socket that is full: wait
+        pollfd p{fd, POLLOUT, 0};
+        (void)poll(&p, 1, -1);
+        continue;
+      }
+      return Errno("send");
+    }
+    sent += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Status RecvFrame(int fd, google::protobuf::MessageLite* message, int* received_fd) {
   if (received_fd) *received_fd = -1;
   char header[kFrameHeaderSize];
   MINIRAY_RETURN_IF_ERROR(ReadExactly(fd, header, kFrameHeaderSize, received_fd));
-  uint32_t size;
-  std::memcpy(&size, header, 4);
-  *type = static_cast<MessageType>(header[4]);
-  payload->resize(size);
-  return ReadExactly(fd, payload->data(), size, nullptr);
+  uint32_t size = DecodeFrameHeader(header);
+  std::string payload(size, '\0');
+  MINIRAY_RETURN_IF_ERROR(ReadExactly(fd, payload.data(), size, nullptr));
+  if (!message->ParseFromString(payload)) return Status::InvalidArgument("malformed message");
+  return Status::OK();
 }
 
 Status FrameReader::ReadFrom(int fd) {
-  if (start_ > 0 && start_ == buf_.size()) {
-    buf_.clear();
+  if (start_ > 0) {  // drop consumed frames before reading more
+    buf_.erase(0, start_);
+    checked_ -= start_;
     start_ = 0;
   }
   char chunk[64 * 1024];
@@ -169,6 +170,17 @@ Status FrameReader::ReadFrom(int fd) {
     ssize_t r = read(fd, chunk, sizeof(chunk));
     if (r > 0) {
       buf_.append(chunk, static_cast<size_t>(r));
+      // Check each new frame's announced length before buffering its body.
+      while (buf_.size() - checked_ >= kFrameHeaderSize) {
+        uint32_t size = DecodeFrameHeader(buf_.data() + checked_);
+        if (size > max_frame_bytes_) {
+          return Status::InvalidArgument("a frame announced " + std::to_string(size) +
+                                         " bytes, over the limit of " +
+                                         std::to_string(max_frame_bytes_));
+        }
+        if (buf_.size() - checked_ < kFrameHeaderSize + size) break;
+        checked_ += kFrameHeaderSize + size;
+      }
       if (static_cast<size_t>(r) < sizeof(chunk)) return Status::OK();
       continue;
     }
@@ -179,26 +191,13 @@ Status FrameReader::ReadFrom(int fd) {
   }
 }
 
-bool FrameReader::Next(MessageType* type, std::string* payload) {
+bool FrameReader::Next(std::string_view* payload) {
   size_t avail = buf_.size() - start_;
-  if (avail < kFrameHeaderSize) {
-    if (start_ > 0) {  // compact
-      buf_.erase(0, start_);
-      start_ = 0;
-    }
-    return false;
-  }
-  uint32_t size;
-  std::memcpy(&size, buf_.data() + start_, 4);
-  if (avail < kFrameHeaderSize + size) {
-    if (start_ > 0) {
-      buf_.erase(0, start_);
-      start_ = 0;
-    }
-    return false;
-  }
-  *type = static_cast<MessageType>(buf_[start_ + 4]);
-  payload->assign(buf_, start_ + kFrameHeaderSize, size);
+  if (avail < kFrameHeaderSize) return false;
+  uint32_t size = DecodeFrameHeader(buf_.data() + start_);
+  if (size > max_frame_bytes_) return false;  // ReadFrom reports it
+  if (avail < kFrameHeaderSize + size) return false;
+  *payload = std::string_view(buf_.data() + start_ + kFrameHeaderSize, size);
   start_ += kFrameHeaderSize + size;
   return true;
 }

@@ -1,6 +1,10 @@
 // Unix-domain socket helpers shared by the node runtime (server) and the
-// CoreWorker (client): abstract-namespace listen/connect with a peer-uid
-// check, framed messages (see message.h), and passing the arena's fd.
+// clients' channels: abstract-namespace listen/connect, the peer's
+// credentials, frames, and passing the arena's fd.
+//
+// A frame is [u32 payload length, little endian][payload], and the payload
+// is one serialized protobuf message (protobuf/node.proto). The node refuses
+// client frames longer than kMaxClientFrameBytes.
 //
 // Abstract sockets (a name starting with NUL) leave no file behind when a
 // process dies and have no 107-byte path problem in deep test directories;
@@ -8,41 +12,68 @@
 #ifndef MINIRAY_COMMON_SOCKET_H_
 #define MINIRAY_COMMON_SOCKET_H_
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <string>
 #include <string_view>
 
-#include "common/message.h"
+#include <google/protobuf/message_lite.h>
+
 #include "common/status.h"
 
 namespace miniray {
 
-// Listens on the abstract socket `name` (without the leading NUL).
+constexpr size_t kFrameHeaderSize = 4;
+// Far above any message a client sends (values over 100 KiB travel in
+// shared memory), small enough that a hostile length cannot grow the
+// node's buffers without bound. The node's replies (a Get of many inline
+// values) may be larger; clients accept any length.
+constexpr uint32_t kMaxClientFrameBytes = 64u << 20;
+
+// Listens on the abstract socket `name` (without the leading NUL); the
+// listening socket is non-blocking.
 StatusOr<int> ListenAbstract(const std::string& name);
 // Connects to the abstract socket `name`.
 StatusOr<int> ConnectAbstract(const std::string& name);
-// True when the peer of `fd` runs as the same uid as this process.
-bool PeerIsSameUser(int fd);
 
-// Writes one frame (header and payload) with a single writev, retrying on
-// short writes. If `pass_fd` >= 0 it travels with the frame (SCM_RIGHTS).
-Status SendFrame(int fd, MessageType type, std::string_view payload,
-                 int pass_fd = -1);
-// Blocking read of exactly one frame. If `received_fd` is non-null, a file
-// descriptor sent with the frame is stored there (else -1).
-Status RecvFrame(int fd, MessageType* type, std::string* payload,
-                 int* received_fd = nullptr);
+// Who is at the other end of a Unix socket (SO_PEERCRED): set by the
+// kernel when the peer connected, so a client cannot lie about it.
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+};
+StatusOr<PeerCredentials> GetPeerCredentials(int fd);
+
+// The 4-byte little-endian length header of a frame.
+void EncodeFrameHeader(uint32_t payload_size, char* out);
+uint32_t DecodeFrameHeader(const char* in);
+// Header plus serialized `message`: one whole frame.
+std::string SerializeFrame(const google::protobuf::MessageLite& message);
+
+// Blocking write of a whole frame, retrying on short writes (clients; the
+// node never blocks on a socket). `pass_fd` >= 0 travels with it.
+Status SendFrame(int fd, const google::protobuf::MessageLite& message, int pass_fd = -1);
+// Blocking read of exactly one frame into `message`. If `received_fd` is
+// non-null, a file descriptor sent with the frame is stored there (else -1).
+Status RecvFrame(int fd, google::protobuf::MessageLite* message, int* received_fd = nullptr);
 
 // Accumulates bytes from a non-blocking stream and cuts them into frames.
 class FrameReader {
  public:
-  // Reads what is available from `fd`. Returns Unavailable on EOF or error.
+  explicit FrameReader(uint32_t max_frame_bytes = kMaxClientFrameBytes)
+      : max_frame_bytes_(max_frame_bytes) {}
+  // Reads what is available from `fd`. Unavailable on EOF or error;
+  // InvalidArgument when a frame announces more than the limit.
   Status ReadFrom(int fd);
-  // Takes the next complete frame; false when none is buffered.
-  bool Next(MessageType* type, std::string* payload);
+  // The next complete frame's payload; false when none is buffered.
+  bool Next(std::string_view* payload);
 
  private:
+  const uint32_t max_frame_bytes_;
   std::string buf_;
-  size_t start_ = 0;
+  size_t start_ = 0;    // bytes before start_ were consumed by Next
+  size_t checked_ = 0;  // frame headers before checked_ are within the limit
 };
 
 }  // namespace miniray

@@ -1,188 +1,169 @@
 #include "core_worker/core_worker.h"
 
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 
-#include "common/socket.h"
-
 namespace miniray {
 namespace {
 constexpr uint64_t kPrefaultBytes = 1 << 20;
 constexpr int kMadvPopulateWrite = 23;  // MADV_POPULATE_WRITE, Linux 5.14
+
+Status FromProto(const rpc::StatusProto& s) {
+  return s.code() == 0 ? Status::OK() : Status(static_cast<StatusCode>(s.code()), s.message());
+}
+
+template <typename Repeated>
+void AddIds(const std::vector<ObjectID>& ids, Repeated* out) {
+  out->Reserve(static_cast<int>(ids.size()));
+  for (const auto& id : ids) out->Add(id.Binary());
+}
 }  // namespace
 
-std::shared_ptr<CoreWorker> CoreWorker::ConnectLocal(NodeRuntime* node) {
+StatusOr<std::shared_ptr<CoreWorker>> CoreWorker::Connect(std::unique_ptr<NodeChannel> channel) {
   std::shared_ptr<CoreWorker> cw(new CoreWorker());
   cw->worker_id_ = WorkerID::FromRandom();
-  cw->node_id_ = node->node_id();
-  cw->arena_ = node->arena();
-  cw->node_ = node;
-  std::weak_ptr<CoreWorker> weak = cw;
-  cw->local_conn_ = node->ConnectLocal([weak](MessageType type, std::string payload) {
-    if (auto self = weak.lock()) self->OnFrame(type, std::move(payload));
+  // The channel may deliver before Start returns; the CoreWorker outlives
+  // the channel's deliveries (Shutdown closes it first).
+  CoreWorker* raw = cw.get();
+  cw->channel_ = std::move(channel);
+  auto reg = cw->channel_->Start(cw->worker_id_, [raw](rpc::NodeMessage&& m) {
+    raw->OnMessage(std::move(m));
   });
-  return cw;
-}
-
-StatusOr<std::shared_ptr<CoreWorker>> CoreWorker::Connect(const std::string& address) {
-  auto fd = ConnectAbstract(address);
-  if (!fd.ok()) return fd.status();
-  std::shared_ptr<CoreWorker> cw(new CoreWorker());
-  cw->fd_ = *fd;
-  cw->worker_id_ = WorkerID::FromRandom();
-  Register reg;
-  reg.worker_id = cw->worker_id_;
-  reg.pid = getpid();
-  MINIRAY_RETURN_IF_ERROR(SendFrame(cw->fd_, MessageType::kRegister, EncodePayload(reg)));
-  // The reply carries the arena's fd; read it before the receiver starts.
-  MessageType type;
-  std::string payload;
-  int arena_fd = -1;
-  MINIRAY_RETURN_IF_ERROR(RecvFrame(cw->fd_, &type, &payload, &arena_fd));
-  RegisterReply reply;
-  if (type != MessageType::kRegisterReply || !DecodePayload(payload, &reply) ||
-      arena_fd < 0) {
-    return Status::Internal("bad registration reply from the node");
+  if (!reg.ok()) {
+    cw->disconnected_ = true;
+    return reg.status();
   }
-  cw->node_id_ = reply.node_id;
-  auto arena = Arena::Map(arena_fd, reply.arena_size);
-  if (!arena.ok()) return arena.status();
-  cw->arena_ = std::move(arena).value();
-  cw->receiver_ = std::thread([raw = cw.get()] { raw->ReceiveLoop(); });
+  cw->node_id_ = reg->node_id;
+  cw->arena_ = std::move(reg->arena);
   return cw;
 }
 
-CoreWorker::~CoreWorker() {
-  Shutdown();
-  if (receiver_.joinable()) receiver_.join();
-  if (fd_ >= 0) close(fd_);
-}
+CoreWorker::~CoreWorker() { Shutdown(); }
 
 void CoreWorker::Shutdown() {
   if (disconnected_.exchange(true)) return;
-  if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);  // wakes the receiver
-  if (node_ && local_conn_) node_->Disconnect(local_conn_.get());
-  local_conn_.reset();
-  node_ = nullptr;
+  if (channel_) channel_->Close();
   std::lock_guard<std::mutex> lock(mu_);
   cv_.notify_all();
 }
 
-void CoreWorker::ReceiveLoop() {
-  MessageType type;
-  std::string payload;
-  while (RecvFrame(fd_, &type, &payload).ok()) OnFrame(type, std::move(payload));
-  disconnected_ = true;
-  std::lock_guard<std::mutex> lock(mu_);
-  cv_.notify_all();
-}
-
-void CoreWorker::OnFrame(MessageType type, std::string payload) {
-  if (type == MessageType::kExecuteTask) {
-    ExecuteTask task;
-    if (!DecodePayload(payload, &task)) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    tasks_.push_back(std::move(task));
-    cv_.notify_all();
-    return;
-  }
-  if (type == MessageType::kCancelTask) {
-    struct CancelTask m;
-    if (!DecodePayload(payload, &m)) return;
-    TaskID task = m.object_id.Task();
-    bool dropped = false;
-    {
+void CoreWorker::OnMessage(rpc::NodeMessage&& m) {
+  switch (m.body_case()) {
+    case rpc::NodeMessage::kExecuteTask: {
       std::lock_guard<std::mutex> lock(mu_);
-      for (auto it = tasks_.begin(); it != tasks_.end(); ++it) {
-        if (it->spec.task_id == task) {  // queued here, not started: drop it
-          tasks_.erase(it);
-          dropped = true;
-          break;
+      tasks_.push_back(std::move(*m.mutable_execute_task()));
+      cv_.notify_all();
+      return;
+    }
+    case rpc::NodeMessage::kCancelTask: {
+      TaskID task = ObjectID::FromBinary(m.cancel_task().object_id()).Task();
+      bool dropped = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = tasks_.begin(); it != tasks_.end(); ++it) {
+          if (it->task_spec().task_id() == task.Binary()) {  // queued here: drop it
+            tasks_.erase(it);
+            dropped = true;
+            break;
+          }
         }
+        if (!dropped) cancel_requests_.insert(task);  // running: see TakeCancelRequest
       }
-      if (!dropped) cancel_requests_.insert(task);  // running: see TakeCancelRequest
+      if (dropped) {
+        rpc::ClientMessage done;
+        done.mutable_task_done()->set_task_id(task.Binary());
+        done.mutable_task_done()->set_cancelled(true);
+        (void)Send(std::move(done));
+      }
+      return;
     }
-    if (dropped) {
-      struct TaskDone done;
-      done.task_id = task;
-      done.cancelled = true;
-      (void)Send(MessageType::kTaskDone, EncodePayload(done));
+    case rpc::NodeMessage::BODY_NOT_SET: {  // the channel closed: the node is gone
+      disconnected_ = true;
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_all();
+      return;
     }
-    return;
+    default: {  // a reply
+      std::lock_guard<std::mutex> lock(mu_);
+      uint64_t id = m.request_id();
+      replies_[id] = std::move(m);
+      cv_.notify_all();
+      return;
+    }
   }
-  // Every reply starts with its request id.
-  Reader r(payload);
-  uint64_t request_id = r.U64();
-  if (!r.ok()) return;
-  std::lock_guard<std::mutex> lock(mu_);
-  replies_[request_id] = std::move(payload);
-  cv_.notify_all();
 }
 
-Status CoreWorker::Send(MessageType type, const std::string& payload) {
+Status CoreWorker::Send(rpc::ClientMessage&& message) {
   if (disconnected_) return Status::Unavailable("not connected to the miniray node");
-  if (node_) {
-    node_->Handle(local_conn_.get(), type, payload);
-    return Status::OK();
-  }
-  std::lock_guard<std::mutex> lock(send_mu_);
-  return SendFrame(fd_, type, payload);
+  return channel_->Send(std::move(message));
 }
 
-StatusOr<std::string> CoreWorker::Call(MessageType type, uint64_t request_id,
-                                       const std::string& payload) {
-  MINIRAY_RETURN_IF_ERROR(Send(type, payload));
+StatusOr<rpc::NodeMessage> CoreWorker::Call(rpc::ClientMessage&& message) {
+  uint64_t request_id = next_request_id_++;
+  message.set_request_id(request_id);
+  MINIRAY_RETURN_IF_ERROR(Send(std::move(message)));
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return disconnected_ || replies_.count(request_id); });
   auto it = replies_.find(request_id);
   if (it == replies_.end()) return Status::Unavailable("the miniray node went away");
-  std::string reply = std::move(it->second);
+  rpc::NodeMessage reply = std::move(it->second);
   replies_.erase(it);
   return reply;
 }
 
-Status CoreWorker::SubmitTask(const TaskSpec& spec) {
-  return Send(MessageType::kSubmitTask, EncodePayload(spec));
+StatusOr<std::vector<ObjectID>> CoreWorker::SubmitTask(rpc::TaskSpec spec) {
+  TaskID task = TaskID::FromRandom();
+  spec.set_task_id(task.Binary());
+  std::vector<ObjectID> returns;
+  returns.reserve(spec.num_returns());
+  for (uint32_t i = 0; i < spec.num_returns(); ++i) {
+    returns.push_back(ObjectID::ForTaskReturn(task, i + 1));
+    AddOwnedRef(returns.back());
+  }
+  rpc::ClientMessage m;
+  *m.mutable_submit_task() = std::move(spec);
+  MINIRAY_RETURN_IF_ERROR(Send(std::move(m)));
+  return returns;
 }
 
 Status CoreWorker::PutInline(const ObjectID& id, std::string data,
                              std::vector<ObjectID> contained) {
-  ObjectValue v;
-  v.id = id;
-  v.kind = ObjectValue::kInline;
-  v.data = std::move(data);
-  v.contained = std::move(contained);
-  return Send(MessageType::kPut, EncodePayload(v));
+  rpc::ClientMessage m;
+  auto* v = m.mutable_put();
+  v->set_object_id(id.Binary());
+  v->set_inline_data(std::move(data));
+  AddIds(contained, v->mutable_contained());
+  AddOwnedRef(id);
+  return Send(std::move(m));
 }
 
 StatusOr<std::unique_ptr<Buffer>> CoreWorker::Create(const ObjectID& id, uint64_t size) {
-  CreateRequest req;
-  req.request_id = next_request_id_++;
-  req.id = id;
-  req.size = size;
-  auto reply_payload = Call(MessageType::kCreate, req.request_id, EncodePayload(req));
-  if (!reply_payload.ok()) return reply_payload.status();
-  CreateReply reply;
-  if (!DecodePayload(*reply_payload, &reply)) return Status::Internal("bad create reply");
-  if (reply.code != 0) return Status(static_cast<StatusCode>(reply.code), reply.message);
+  rpc::ClientMessage m;
+  m.mutable_create()->set_object_id(id.Binary());
+  m.mutable_create()->set_size(size);
+  auto reply = Call(std::move(m));
+  if (!reply.ok()) return reply.status();
+  MINIRAY_RETURN_IF_ERROR(FromProto(reply->create_reply().status()));
+  uint64_t offset = reply->create_reply().offset();
+  if (offset > arena_->size() || size > arena_->size() - offset) {
+    return Status::Internal("the node answered a create with a location outside the arena");
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    creating_[id] = ObjectLocation{reply.offset, size};
+    creating_[id] = ObjectLocation{offset, size};
   }
-  uint8_t* data = arena_->data() + reply.offset;
-  uint64_t end = reply.offset + size;
+  uint8_t* data = arena_->data() + offset;
+  uint64_t end = offset + size;
   uint64_t fresh_from = populated_end_.load();
   if (size >= kPrefaultBytes && end > fresh_from) {
-    // Pages this process has never mapped: fault them in with one call
+    // Pages this process has never touched: fault them in with one call
     // instead of one trap per 4 KiB page during the copy (first-touch
-    // writes go ~1.4x faster). Pages below the mark are mapped already, and
-    // populating them again would only cost time. Best effort: older
-    // kernels lack MADV_POPULATE_WRITE.
-    uint64_t from = std::max<uint64_t>(reply.offset, fresh_from);
+    // writes go ~1.4x faster). Pages below the mark are mapped already.
+    // Best effort: older kernels lack MADV_POPULATE_WRITE.
+    uint64_t from = std::max<uint64_t>(offset, fresh_from);
     uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     uintptr_t begin = reinterpret_cast<uintptr_t>(arena_->data() + from) & ~(page - 1);
     (void)madvise(reinterpret_cast<void*>(begin),
@@ -196,43 +177,46 @@ StatusOr<std::unique_ptr<Buffer>> CoreWorker::Create(const ObjectID& id, uint64_
 }
 
 Status CoreWorker::Seal(const ObjectID& id, std::vector<ObjectID> contained) {
-  ObjectValue v;
+  rpc::ClientMessage m;
+  auto* v = m.mutable_seal();
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = creating_.find(id);
     if (it == creating_.end()) {
       return Status::FailedPrecondition("object " + id.Hex() + " was not created here");
     }
-    v.offset = it->second.offset;
-    v.size = it->second.size;
+    v->mutable_shared()->set_offset(it->second.offset);
+    v->mutable_shared()->set_size(it->second.size);
     creating_.erase(it);
   }
-  v.id = id;
-  v.kind = ObjectValue::kShared;
-  v.contained = std::move(contained);
-  return Send(MessageType::kSeal, EncodePayload(v));
+  v->set_object_id(id.Binary());
+  AddIds(contained, v->mutable_contained());
+  AddOwnedRef(id);
+  return Send(std::move(m));
 }
 
 StatusOr<uint64_t> CoreWorker::StartGet(const std::vector<ObjectID>& ids) {
-  GetRequest req;
-  req.request_id = next_request_id_++;
-  req.ids = ids;
-  MINIRAY_RETURN_IF_ERROR(Send(MessageType::kGet, EncodePayload(req)));
-  return req.request_id;
+  rpc::ClientMessage m;
+  uint64_t request_id = next_request_id_++;
+  m.set_request_id(request_id);
+  AddIds(ids, m.mutable_get()->mutable_object_ids());
+  MINIRAY_RETURN_IF_ERROR(Send(std::move(m)));
+  return request_id;
 }
 
 StatusOr<uint64_t> CoreWorker::StartWait(const std::vector<ObjectID>& ids,
                                          uint32_t num_returns) {
-  WaitRequest req;
-  req.request_id = next_request_id_++;
-  req.ids = ids;
-  req.num_returns = num_returns;
-  MINIRAY_RETURN_IF_ERROR(Send(MessageType::kWait, EncodePayload(req)));
-  return req.request_id;
+  rpc::ClientMessage m;
+  uint64_t request_id = next_request_id_++;
+  m.set_request_id(request_id);
+  AddIds(ids, m.mutable_wait()->mutable_object_ids());
+  m.mutable_wait()->set_num_returns(num_returns);
+  MINIRAY_RETURN_IF_ERROR(Send(std::move(m)));
+  return request_id;
 }
 
-StatusOr<std::optional<std::string>> CoreWorker::PollReply(uint64_t request_id,
-                                                           int64_t timeout_ms) {
+StatusOr<std::optional<rpc::NodeMessage>> CoreWorker::PollReply(uint64_t request_id,
+                                                                int64_t timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   auto ready = [&] { return disconnected_ || replies_.count(request_id); };
   if (timeout_ms < 0) {
@@ -242,32 +226,35 @@ StatusOr<std::optional<std::string>> CoreWorker::PollReply(uint64_t request_id,
   }
   auto it = replies_.find(request_id);
   if (it != replies_.end()) {
-    std::string reply = std::move(it->second);
+    rpc::NodeMessage reply = std::move(it->second);
     replies_.erase(it);
-    return std::optional<std::string>(std::move(reply));
+    return std::optional<rpc::NodeMessage>(std::move(reply));
   }
   if (disconnected_) return Status::Unavailable("the miniray node went away");
-  return std::optional<std::string>();
+  return std::optional<rpc::NodeMessage>();
 }
 
-StatusOr<std::string> CoreWorker::CancelAndTakeReply(uint64_t request_id) {
-  Cancel c;
-  c.request_id = request_id;
-  return Call(MessageType::kCancel, request_id, EncodePayload(c));
+StatusOr<rpc::NodeMessage> CoreWorker::ExpireAndTakeReply(uint64_t request_id) {
+  rpc::ClientMessage m;
+  m.mutable_expire()->set_request_id(request_id);
+  MINIRAY_RETURN_IF_ERROR(Send(std::move(m)));
+  auto reply = PollReply(request_id, -1);
+  if (!reply.ok()) return reply.status();
+  return std::move(**reply);
 }
 
-std::unique_ptr<Buffer> CoreWorker::MapShared(const ObjectValue& value) {
+std::unique_ptr<Buffer> CoreWorker::MapShared(const rpc::ObjectValue& value) {
   std::weak_ptr<CoreWorker> weak = weak_from_this();
   std::shared_ptr<Arena> arena = arena_;  // the mapping outlives the view
-  ObjectID id = value.id;
-  return std::make_unique<Buffer>(arena_->data() + value.offset, value.size,
+  ObjectID id = ObjectID::FromBinary(value.object_id());
+  return std::make_unique<Buffer>(arena_->data() + value.shared().offset(),
+                                  value.shared().size(),
                                   /*writable=*/false, [weak, arena, id] {
                                     auto self = weak.lock();
                                     if (!self || self->disconnected_) return;
-                                    IdList release;
-                                    release.ids = {id};
-                                    (void)self->Send(MessageType::kRelease,
-                                                     EncodePayload(release));
+                                    rpc::ClientMessage m;
+                                    m.mutable_release()->add_object_ids(id.Binary());
+                                    (void)self->Send(std::move(m));
                                   });
 }
 
@@ -281,9 +268,9 @@ void CoreWorker::AddBorrowedRef(const ObjectID& id) {
     std::lock_guard<std::mutex> lock(mu_);
     if (local_refs_[id]++ > 0) return;
   }
-  RefDelta d;
-  d.add = {id};
-  (void)Send(MessageType::kRefDelta, EncodePayload(d));
+  rpc::ClientMessage m;
+  m.mutable_ref_delta()->add_add(id.Binary());
+  (void)Send(std::move(m));
 }
 
 void CoreWorker::RemoveLocalRef(const ObjectID& id) {
@@ -294,9 +281,9 @@ void CoreWorker::RemoveLocalRef(const ObjectID& id) {
     if (--it->second > 0) return;
     local_refs_.erase(it);
   }
-  RefDelta d;
-  d.remove = {id};
-  (void)Send(MessageType::kRefDelta, EncodePayload(d));
+  rpc::ClientMessage m;
+  m.mutable_ref_delta()->add_remove(id.Binary());
+  (void)Send(std::move(m));
 }
 
 size_t CoreWorker::num_local_refs() const {
@@ -305,78 +292,70 @@ size_t CoreWorker::num_local_refs() const {
 }
 
 Status CoreWorker::KvPut(const std::string& key, std::string value, bool overwrite) {
-  struct KvPut m;
-  m.key = key;
-  m.value = std::move(value);
-  m.overwrite = overwrite;
-  return Send(MessageType::kKvPut, EncodePayload(m));
+  rpc::ClientMessage m;
+  m.mutable_kv_put()->set_key(key);
+  m.mutable_kv_put()->set_value(std::move(value));
+  m.mutable_kv_put()->set_overwrite(overwrite);
+  return Send(std::move(m));
 }
 
 StatusOr<std::optional<std::string>> CoreWorker::KvGet(const std::string& key) {
-  struct KvGet m;
-  m.request_id = next_request_id_++;
-  m.key = key;
-  auto payload = Call(MessageType::kKvGet, m.request_id, EncodePayload(m));
-  if (!payload.ok()) return payload.status();
-  KvReply reply;
-  if (!DecodePayload(*payload, &reply)) return Status::Internal("bad kv reply");
-  if (!reply.found) return std::optional<std::string>();
-  return std::optional<std::string>(std::move(reply.value));
+  rpc::ClientMessage m;
+  m.mutable_kv_get()->set_key(key);
+  auto reply = Call(std::move(m));
+  if (!reply.ok()) return reply.status();
+  if (!reply->kv_get_reply().found()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(*reply->mutable_kv_get_reply()->mutable_value()));
 }
 
-StatusOr<ResourcesReply> CoreWorker::Resources() {
-  ResourcesRequest m;
-  m.request_id = next_request_id_++;
-  auto payload = Call(MessageType::kResources, m.request_id, EncodePayload(m));
-  if (!payload.ok()) return payload.status();
-  ResourcesReply reply;
-  if (!DecodePayload(*payload, &reply)) return Status::Internal("bad resources reply");
-  return reply;
+StatusOr<rpc::GetResourcesReply> CoreWorker::Resources() {
+  rpc::ClientMessage m;
+  m.mutable_get_resources();
+  auto reply = Call(std::move(m));
+  if (!reply.ok()) return reply.status();
+  return std::move(*reply->mutable_resources_reply());
 }
 
-namespace {
-StatusOr<ActorReply> DecodeActorReply(StatusOr<std::string> payload) {
-  if (!payload.ok()) return payload.status();
-  ActorReply reply;
-  if (!DecodePayload(*payload, &reply)) return Status::Internal("bad actor reply");
-  if (reply.code != 0) return Status(static_cast<StatusCode>(reply.code), reply.message);
-  return reply;
-}
-}  // namespace
-
-StatusOr<ActorReply> CoreWorker::CreateActor(CreateActorRequest request) {
-  request.request_id = next_request_id_++;
-  auto reply = DecodeActorReply(
-      Call(MessageType::kCreateActor, request.request_id, EncodePayload(request)));
-  if (reply.ok()) AddOwnedRef(ObjectID::ForActorHandle(reply->actor_id));
-  return reply;
+StatusOr<rpc::ActorReply> CoreWorker::CreateActor(rpc::TaskSpec creation, bool get_if_exists) {
+  creation.set_type(rpc::ACTOR_CREATION_TASK);
+  creation.set_actor_id(ActorID::FromRandom().Binary());
+  creation.set_task_id(TaskID::FromRandom().Binary());
+  creation.set_num_returns(0);
+  rpc::ClientMessage m;
+  *m.mutable_create_actor()->mutable_task_spec() = std::move(creation);
+  m.mutable_create_actor()->set_get_if_exists(get_if_exists);
+  auto reply = Call(std::move(m));
+  if (!reply.ok()) return reply.status();
+  MINIRAY_RETURN_IF_ERROR(FromProto(reply->actor_reply().status()));
+  AddOwnedRef(ObjectID::ForActorHandle(ActorID::FromBinary(reply->actor_reply().actor_id())));
+  return std::move(*reply->mutable_actor_reply());
 }
 
-StatusOr<ActorReply> CoreWorker::GetActor(const std::string& name,
-                                          const std::string& ray_namespace) {
-  GetActorRequest request;
-  request.request_id = next_request_id_++;
-  request.name = name;
-  request.ray_namespace = ray_namespace;
-  auto reply = DecodeActorReply(
-      Call(MessageType::kGetActor, request.request_id, EncodePayload(request)));
-  if (reply.ok()) AddOwnedRef(ObjectID::ForActorHandle(reply->actor_id));
-  return reply;
+StatusOr<rpc::ActorReply> CoreWorker::GetActor(const std::string& name,
+                                               const std::string& ray_namespace) {
+  rpc::ClientMessage m;
+  m.mutable_get_actor()->set_name(name);
+  m.mutable_get_actor()->set_ray_namespace(ray_namespace);
+  auto reply = Call(std::move(m));
+  if (!reply.ok()) return reply.status();
+  MINIRAY_RETURN_IF_ERROR(FromProto(reply->actor_reply().status()));
+  AddOwnedRef(ObjectID::ForActorHandle(ActorID::FromBinary(reply->actor_reply().actor_id())));
+  return std::move(*reply->mutable_actor_reply());
 }
 
 Status CoreWorker::KillActor(const ActorID& actor, bool no_restart) {
-  struct KillActor m;
-  m.actor_id = actor;
-  m.no_restart = no_restart;
-  return Send(MessageType::kKillActor, EncodePayload(m));
+  rpc::ClientMessage m;
+  m.mutable_kill_actor()->set_actor_id(actor.Binary());
+  m.mutable_kill_actor()->set_no_restart(no_restart);
+  return Send(std::move(m));
 }
 
 Status CoreWorker::CancelTask(const ObjectID& object_id, bool force, bool recursive) {
-  struct CancelTask m;
-  m.object_id = object_id;
-  m.force = force;
-  m.recursive = recursive;
-  return Send(MessageType::kCancelTask, EncodePayload(m));
+  rpc::ClientMessage m;
+  m.mutable_cancel_task()->set_object_id(object_id.Binary());
+  m.mutable_cancel_task()->set_force(force);
+  m.mutable_cancel_task()->set_recursive(recursive);
+  return Send(std::move(m));
 }
 
 bool CoreWorker::TakeCancelRequest(const TaskID& task) {
@@ -384,7 +363,7 @@ bool CoreWorker::TakeCancelRequest(const TaskID& task) {
   return cancel_requests_.erase(task) > 0;
 }
 
-StatusOr<std::optional<ExecuteTask>> CoreWorker::NextTask(int64_t timeout_ms) {
+StatusOr<std::optional<rpc::ExecuteTaskRequest>> CoreWorker::NextTask(int64_t timeout_ms) {
   std::unique_lock<std::mutex> lock(mu_);
   auto ready = [&] { return disconnected_ || !tasks_.empty(); };
   if (timeout_ms < 0) {
@@ -393,29 +372,33 @@ StatusOr<std::optional<ExecuteTask>> CoreWorker::NextTask(int64_t timeout_ms) {
     cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), ready);
   }
   if (!tasks_.empty()) {
-    ExecuteTask t = std::move(tasks_.front());
+    rpc::ExecuteTaskRequest t = std::move(tasks_.front());
     tasks_.pop_front();
-    return std::optional<ExecuteTask>(std::move(t));
+    return std::optional<rpc::ExecuteTaskRequest>(std::move(t));
   }
   if (disconnected_) return Status::Unavailable("the miniray node went away");
-  return std::optional<ExecuteTask>();
+  return std::optional<rpc::ExecuteTaskRequest>();
 }
 
-Status CoreWorker::TaskDone(struct TaskDone done) {
+Status CoreWorker::TaskDone(rpc::TaskResult result) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& v : done.returns) {
-      if (v.kind != ObjectValue::kShared) continue;
-      auto it = creating_.find(v.id);
+    for (auto& v : *result.mutable_returns()) {
+      if (v.value_case() != rpc::ObjectValue::VALUE_NOT_SET) continue;
+      // No value set: written into shared memory after Create.
+      ObjectID id = ObjectID::FromBinary(v.object_id());
+      auto it = creating_.find(id);
       if (it == creating_.end()) {
-        return Status::FailedPrecondition("return " + v.id.Hex() + " was not created");
+        return Status::FailedPrecondition("return " + id.Hex() + " was not created");
       }
-      v.offset = it->second.offset;
-      v.size = it->second.size;
+      v.mutable_shared()->set_offset(it->second.offset);
+      v.mutable_shared()->set_size(it->second.size);
       creating_.erase(it);
     }
   }
-  return Send(MessageType::kTaskDone, EncodePayload(done));
+  rpc::ClientMessage m;
+  *m.mutable_task_done() = std::move(result);
+  return Send(std::move(m));
 }
 
 }  // namespace miniray

@@ -1,87 +1,226 @@
+// NodeRuntime: life cycle, the event loop, connections and their outbound
+// queues. What each message does is in node_handlers.cc.
 #include "node/node_runtime.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstring>
+#include <deque>
 #include <iostream>
 
 #include "common/socket.h"
 
 namespace miniray {
-
-// A worker process's connection, served by the event loop.
-class NodeRuntime::SocketConnection : public Connection {
- public:
-  explicit SocketConnection(int fd) : fd_(fd) {}
-  ~SocketConnection() override { close(fd_); }
-  void Send(MessageType type, const std::string& payload) override {
-    // Errors mean the peer is gone; the event loop sees EOF and cleans up.
-    (void)SendFrame(fd_, type, payload);
-  }
-  Status SendWithFd(MessageType type, const std::string& payload, int fd) {
-    return SendFrame(fd_, type, payload, fd);
-  }
-  int fd() const { return fd_; }
-  FrameReader reader;
-
- private:
-  const int fd_;
-};
-
 namespace {
 
-class LocalConnection : public Connection {
- public:
-  explicit LocalConnection(NodeRuntime::Deliver deliver)
-      : deliver_(std::move(deliver)) {}
-  void Send(MessageType type, const std::string& payload) override {
-    deliver_(type, payload);
-  }
+// epoll tags: the kind in the top byte, an id (client id or pid) below.
+constexpr uint64_t kTagShift = 56;
+enum Tag : uint64_t { kListenTag = 1, kWakeTag = 2, kClientTag = 3, kChildTag = 4 };
+uint64_t MakeTag(Tag tag, uint64_t id) { return (static_cast<uint64_t>(tag) << kTagShift) | id; }
 
- private:
-  NodeRuntime::Deliver deliver_;
-};
-
-std::string DescribeExit(int status) {
-  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    return std::string("was killed by signal ") + std::to_string(WTERMSIG(status)) +
-           " (" + strsignal(WTERMSIG(status)) + ")";
-  }
-  return "ended";
-}
+constexpr auto kTick = std::chrono::milliseconds(200);
+// How long a worker whose socket closed may take to exit before the node
+// stops waiting for its exit status (and kills it).
+constexpr auto kExitGrace = std::chrono::seconds(2);
+constexpr uint64_t kDefaultMaxBacklog = 256ull << 20;
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// Connections
+
+// A client over the Unix socket. Messages for it are serialized into an
+// outbound queue under the node's lock and written without it: by the
+// thread that releases the lock, or by the event loop when the socket has
+// room again.
+class NodeRuntime::SocketConnection : public ClientConnection,
+                                      public std::enable_shared_from_this<SocketConnection> {
+ public:
+  SocketConnection(ClientId id, int fd, NodeRuntime* node, uint64_t max_backlog)
+      : ClientConnection(id), fd_(fd), node_(node), max_backlog_(max_backlog) {}
+  ~SocketConnection() override { close(fd_); }
+
+  void Send(rpc::NodeMessage message) override { Queue(SerializeFrame(message), -1); }
+  bool can_pass_fds() const override { return true; }
+  void SendWithFd(const rpc::NodeMessage& message, int pass_fd) override {
+    Queue(SerializeFrame(message), pass_fd);
+  }
+
+  // Writes what is queued until done or the socket is full; while bytes
+  // remain, the event loop watches the socket for room (EPOLLOUT).
+  void Flush() {
+    std::lock_guard<std::mutex> lock(out_mu_);
+    WriteLocked();
+    bool more = !outbox_.empty();
+    if (more != watching_out_) {
+      watching_out_ = more;
+      epoll_event ev{};
+      ev.events = more ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
+      ev.data.u64 = MakeTag(kClientTag, id);
+      epoll_ctl(node_->epoll_fd_, EPOLL_CTL_MOD, fd_, &ev);
+    }
+  }
+
+  int fd() const { return fd_; }
+  FrameReader reader;    // event-loop thread only
+  std::string overflow;  // why it was cut off; guarded by the node's lock
+
+ private:
+  struct Chunk {
+    std::string data;
+    size_t sent = 0;
+    int pass_fd = -1;
+  };
+
+  void WriteLocked() {
+    while (!outbox_.empty()) {
+      iovec iov[64];
+      int n = 0;
+      int pass_fd = -1;
+      for (auto& chunk : outbox_) {
+        if (n == 64) break;
+        if (chunk.pass_fd >= 0 && chunk.sent == 0) {
+          if (n > 0) break;  // an fd travels with the first byte of its frame
+          pass_fd = chunk.pass_fd;
+        }
+        iov[n++] = {chunk.data.data() + chunk.sent, chunk.data.size() - chunk.sent};
+        if (pass_fd >= 0) break;
+      }
+      msghdr msg;
+      std::memset(&msg, 0, sizeof(msg));
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<size_t>(n);
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+      if (pass_fd >= 0) {
+        std::memset(control, 0, sizeof(control));
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+      }
+      ssize_t w = sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        // The peer is gone: the read side sees EOF and disconnects it.
+        outbox_.clear();
+        backlog_ = 0;
+        return;
+      }
+      size_t left = static_cast<size_t>(w);
+      backlog_ -= left;
+      while (left > 0) {
+        Chunk& front = outbox_.front();
+        size_t rest = front.data.size() - front.sent;
+        if (left >= rest) {
+          left -= rest;
+          outbox_.pop_front();
+        } else {
+          front.sent += left;
+          left = 0;
+        }
+      }
+    }
+  }
+
+  // With the node's lock held.
+  void Queue(std::string bytes, int pass_fd) {
+    if (!overflow.empty()) return;
+    bool was_empty;
+    {
+      std::lock_guard<std::mutex> lock(out_mu_);
+      was_empty = outbox_.empty();
+      backlog_ += bytes.size();
+      if (backlog_ > max_backlog_) {
+        // It stopped reading: cut it off rather than buffer without bound.
+        overflow = "it stopped reading (" + std::to_string(backlog_) +
+                   " bytes of messages queued for it)";
+        outbox_.clear();
+        backlog_ = 0;
+        shutdown(fd_, SHUT_RDWR);  // the event loop sees EOF and disconnects it
+        return;
+      }
+      outbox_.push_back(Chunk{std::move(bytes), 0, pass_fd});
+    }
+    if (was_empty) node_->dirty_.push_back(shared_from_this());
+  }
+
+  const int fd_;
+  NodeRuntime* const node_;
+  const uint64_t max_backlog_;
+  std::mutex out_mu_;
+  std::deque<Chunk> outbox_;  // guarded by out_mu_
+  uint64_t backlog_ = 0;      // queued bytes; guarded by out_mu_
+  bool watching_out_ = false;  // EPOLLOUT requested; guarded by out_mu_
+};
+
+// The embedded driver: messages are handed over in-process.
+class NodeRuntime::LocalConnection : public ClientConnection {
+ public:
+  LocalConnection(ClientId id, Deliver deliver) : ClientConnection(id), deliver_(std::move(deliver)) {}
+  void Send(rpc::NodeMessage message) override { deliver_(std::move(message)); }
+
+ private:
+  Deliver deliver_;
+};
+
+// Holds the node's lock. Before releasing it, carries out what the
+// handlers left to do (object events, scheduling); after releasing it,
+// writes the bytes queued for sockets meanwhile.
+class NodeRuntime::Locked {
+ public:
+  explicit Locked(NodeRuntime* node) : node_(node), lock_(node->mu_) {}
+  ~Locked() {
+    node_->SettleLocked();
+    std::vector<std::shared_ptr<SocketConnection>> dirty;
+    dirty.swap(node_->dirty_);
+    lock_.unlock();
+    for (auto& conn : dirty) conn->Flush();
+  }
+  Locked(const Locked&) = delete;
+  Locked& operator=(const Locked&) = delete;
+
+ private:
+  NodeRuntime* node_;
+  std::unique_lock<std::mutex> lock_;
+};
+
+// ---------------------------------------------------------------------------
+// Life cycle
 
 void NodeRuntime::Log(const std::string& line) {
   std::cerr << "(miniray) " << line << std::endl;
 }
 
-StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeOptions options) {
-  std::unique_ptr<NodeRuntime> node(new NodeRuntime(std::move(options)));
+StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(rpc::NodeConfig config) {
+  std::unique_ptr<NodeRuntime> node(new NodeRuntime(std::move(config)));
   Status s = node->Init();
   if (!s.ok()) return s;
   return node;
 }
 
-NodeRuntime::NodeRuntime(NodeOptions options)
-    : options_(std::move(options)),
+NodeRuntime::NodeRuntime(rpc::NodeConfig config)
+    : config_(std::move(config)),
       node_id_(NodeID::FromRandom()),
-      scheduler_(ResourceSet::FromDemands(options_.resources), options_.max_workers) {}
+      scheduler_(ResourceSet::FromMap(config_.resources()), config_.max_workers()),
+      pool_({config_.worker_argv().begin(), config_.worker_argv().end()},
+            {config_.worker_env().begin(), config_.worker_env().end()}) {}
 
 Status NodeRuntime::Init() {
-  auto store = ObjectStore::Create(options_.object_store_memory);
+  auto store = ObjectStore::Create(config_.object_store_memory());
   if (!store.ok()) return store.status();
   store_ = std::move(store).value();
+  objects_ = std::make_unique<ObjectTable>(
+      store_, config_.spill_dir().empty() ? "/tmp" : config_.spill_dir());
   socket_name_ = "miniray-" + std::to_string(getpid()) + "-" + node_id_.Hex().substr(0, 12);
   auto lfd = ListenAbstract(socket_name_);
   if (!lfd.ok()) return lfd.status();
@@ -91,18 +230,18 @@ Status NodeRuntime::Init() {
   if (wake_fd_ < 0 || epoll_fd_ < 0) return Status::Internal("eventfd/epoll failed");
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.ptr = &listen_fd_;
+  ev.data.u64 = MakeTag(kListenTag, 0);
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
-  ev.data.ptr = &wake_fd_;
+  ev.data.u64 = MakeTag(kWakeTag, 0);
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
-  {
+  if (config_.prestart_workers() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (options_.prestart_workers > 0) {
-      scheduler_.WorkersStarting(options_.prestart_workers);
-      SpawnWorkersLocked(options_.prestart_workers);
-    }
+    scheduler_.WorkersStarting(config_.prestart_workers());
+    launch_pending_ = config_.prestart_workers();
   }
   loop_ = std::thread([this] { EventLoop(); });
+  uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
   return Status::OK();
 }
 
@@ -113,399 +252,253 @@ void NodeRuntime::Stop() {
   uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof(one));
   if (loop_.joinable()) loop_.join();
-  std::vector<pid_t> pids;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [pid, alive] : children_) {
-      if (alive) pids.push_back(pid);
-    }
-    children_.clear();
-    connections_.clear();  // closes every worker socket
-    objects_.clear();      // and every spill file
-    workers_.clear();
-    requests_.clear();
+    stopped_ = true;
+    pool_.KillAll();
+    clients_.clear();  // closes every worker socket
+    worker_clients_.clear();
+    closing_.clear();
+    dirty_.clear();
+    events_ = ObjectEvents();
+    objects_.reset();  // every entry, and every spill file
   }
-  for (pid_t pid : pids) kill(pid, SIGKILL);
-  for (pid_t pid : pids) waitpid(pid, nullptr, 0);
   close(listen_fd_);
   close(wake_fd_);
   close(epoll_fd_);
 }
 
-// ---------------------------------------------------------------------------
-// Event loop: accepts workers, reads their frames, spawns processes.
-
-void NodeRuntime::EventLoop() {
-  epoll_event events[64];
-  while (!stopping_) {
-    // Wake now and then: to reap children that never registered, and to
-    // stop extra workers that have been idle for a while.
-    int n = epoll_wait(epoll_fd_, events, 64, 200);
-    if (stopping_) break;
-    for (int i = 0; i < n; ++i) {
-      void* tag = events[i].data.ptr;
-      if (tag == &listen_fd_) {
-        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) continue;
-        if (!PeerIsSameUser(fd)) {  // abstract sockets are reachable by anyone
-          close(fd);
-          continue;
-        }
-        auto conn = std::make_shared<SocketConnection>(fd);
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.ptr = conn.get();
-        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-        std::lock_guard<std::mutex> lock(mu_);
-        connections_.push_back(std::move(conn));
-      } else if (tag == &wake_fd_) {
-        uint64_t v;
-        (void)!read(wake_fd_, &v, sizeof(v));
-        int spawn;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          spawn = spawn_pending_;
-          spawn_pending_ = 0;
-        }
-        for (int k = 0; k < spawn && !stopping_; ++k) SpawnOne();
-      } else {
-        auto* conn = static_cast<SocketConnection*>(tag);
-        Status read_status = conn->reader.ReadFrom(conn->fd());
-        MessageType type;
-        std::string payload;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          while (conn->reader.Next(&type, &payload)) {
-            HandleLocked(conn, type, payload);
-          }
-        }
-        if (!read_status.ok()) {
-          epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, conn->fd(), nullptr);
-          std::string cause = "its connection closed";
-          pid_t pid;
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            pid = conn->pid;
-          }
-          if (pid > 0) {
-            // The process is exiting; give it a moment to report how (the
-            // reaper below may have collected its status already).
-            int status = 0;
-            bool known = false;
-            for (int tries = 0; tries < 100 && !known; ++tries) {
-              {
-                std::lock_guard<std::mutex> lock(mu_);
-                auto it = exited_.find(pid);
-                if (it != exited_.end()) {
-                  status = it->second;
-                  exited_.erase(it);
-                  known = true;
-                  break;
-                }
-              }
-              pid_t r = waitpid(pid, &status, WNOHANG);
-              if (r == pid) {
-                std::lock_guard<std::mutex> lock(mu_);
-                children_.erase(pid);
-                known = true;
-              } else if (r < 0) {
-                break;
-              } else {
-                std::this_thread::sleep_for(std::chrono::milliseconds(2));
-              }
-            }
-            if (known) cause = "process " + std::to_string(pid) + " " + DescribeExit(status);
-          }
-          std::lock_guard<std::mutex> lock(mu_);
-          if (cause == "its connection closed" && pid > 0) {
-            cause = "process " + std::to_string(pid) + " closed its connection";
-          }
-          DisconnectLocked(conn, cause);
-        }
-      }
-    }
-    // Reap workers that died before registering (bad interpreter, import
-    // error): they will never take a task.
-    std::lock_guard<std::mutex> lock(mu_);
-    TrimIdleWorkersLocked();
-    for (auto it = children_.begin(); it != children_.end();) {
-      int status = 0;
-      if (waitpid(it->first, &status, WNOHANG) == it->first) {
-        bool registered = false;
-        for (auto& [wid, c] : workers_) registered |= (c->pid == it->first);
-        if (!registered) {
-          Log("a worker process failed to start: it " + DescribeExit(status));
-          scheduler_.WorkerStartFailed();
-        } else {
-          exited_[it->first] = status;  // its disconnect will report it
-        }
-        it = children_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-}
-
-// Workers started while others were blocked in get() are not needed once
-// the burst is over: beyond num_cpus, those idle for a second are stopped.
-void NodeRuntime::TrimIdleWorkersLocked() {
-  auto now = std::chrono::steady_clock::now();
-  if (now - last_trim_ < std::chrono::milliseconds(500)) return;
-  last_trim_ = now;
-  size_t soft_limit = static_cast<size_t>(std::max(1, options_.prestart_workers));
-  for (const auto& wid : scheduler_.TrimIdleWorkers(soft_limit, std::chrono::seconds(1))) {
-    auto it = workers_.find(wid);
-    if (it != workers_.end() && it->second->pid > 0) kill(it->second->pid, SIGTERM);
-  }
-}
-
-void NodeRuntime::SpawnWorkersLocked(int n) {
-  spawn_pending_ += n;
-  uint64_t one = 1;
-  (void)!write(wake_fd_, &one, sizeof(one));
-}
-
-void NodeRuntime::SpawnOne() {
-  // Everything the child needs is built before vfork: between vfork and
-  // exec the child may only make system calls.
-  std::vector<std::string> args = options_.worker_argv;
-  args.push_back("--address=" + socket_name_);
-  std::vector<char*> argv, envp;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env = options_.worker_env;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  if (argv.size() < 2) return;
-  pid_t pid = vfork();
-  if (pid == 0) {
-    // Die with this thread (the node's event loop), even on kill -9 of the
-    // driver: no worker outlives its node.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
+std::shared_ptr<ClientConnection> NodeRuntime::ConnectLocal(Deliver deliver) {
+  auto conn = std::make_shared<LocalConnection>(next_client_id_++, std::move(deliver));
   std::lock_guard<std::mutex> lock(mu_);
-  if (pid < 0) {
-    Log(std::string("could not start a worker: ") + strerror(errno));
-    scheduler_.WorkerStartFailed();
-    return;
-  }
-  children_[pid] = true;
-}
-
-std::shared_ptr<Connection> NodeRuntime::ConnectLocal(Deliver deliver) {
-  auto conn = std::make_shared<LocalConnection>(std::move(deliver));
-  std::lock_guard<std::mutex> lock(mu_);
-  connections_.push_back(conn);
+  clients_[conn->id] = conn;
   return conn;
 }
 
-// ---------------------------------------------------------------------------
-// Message handling. Handle() runs with mu_ held (event loop) or takes it
-// (local client).
-
-void NodeRuntime::Handle(Connection* conn, MessageType type, std::string_view payload) {
-  std::lock_guard<std::mutex> lock(mu_);
-  HandleLocked(conn, type, payload);
+void NodeRuntime::Handle(ClientConnection* conn, rpc::ClientMessage&& message) {
+  Locked locked(this);
+  if (stopped_) return;
+  HandleLocked(conn, std::move(message));
 }
 
-void NodeRuntime::HandleLocked(Connection* conn, MessageType type,
-                               std::string_view payload) {
-  auto bad = [&] {
-    Log("dropping a malformed message of type " + std::to_string(static_cast<int>(type)));
-  };
-#define MINIRAY_DECODE(T, var) \
-  T var;                       \
-  if (!DecodePayload(payload, &var)) return bad();
-  switch (type) {
-    case MessageType::kRegister: {
-      MINIRAY_DECODE(Register, m);
-      return OnRegister(conn, m);
-    }
-    case MessageType::kSubmitTask: {
-      MINIRAY_DECODE(TaskSpec, m);
-      return OnSubmitTask(conn, std::move(m));
-    }
-    case MessageType::kTaskDone: {
-      MINIRAY_DECODE(TaskDone, m);
-      return OnTaskDone(conn, std::move(m));
-    }
-    case MessageType::kPut: {
-      MINIRAY_DECODE(ObjectValue, m);
-      return OnPut(conn, std::move(m));
-    }
-    case MessageType::kCreate: {
-      MINIRAY_DECODE(CreateRequest, m);
-      return OnCreate(conn, m);
-    }
-    case MessageType::kSeal: {
-      MINIRAY_DECODE(ObjectValue, m);
-      return OnSeal(conn, std::move(m));
-    }
-    case MessageType::kGet: {
-      MINIRAY_DECODE(GetRequest, m);
-      return OnGet(conn, std::move(m));
-    }
-    case MessageType::kWait: {
-      MINIRAY_DECODE(WaitRequest, m);
-      return OnWait(conn, std::move(m));
-    }
-    case MessageType::kCancel: {
-      MINIRAY_DECODE(Cancel, m);
-      return OnCancel(conn, m);
-    }
-    case MessageType::kRefDelta: {
-      MINIRAY_DECODE(RefDelta, m);
-      return OnRefDelta(conn, m);
-    }
-    case MessageType::kRelease: {
-      MINIRAY_DECODE(IdList, m);
-      return OnRelease(conn, m);
-    }
-    case MessageType::kKvPut: {
-      MINIRAY_DECODE(KvPut, m);
-      if (m.overwrite || !kv_.count(m.key)) kv_[m.key] = std::move(m.value);
-      return;
-    }
-    case MessageType::kKvGet: {
-      MINIRAY_DECODE(KvGet, m);
-      KvReply r;
-      r.request_id = m.request_id;
-      auto it = kv_.find(m.key);
-      if (it != kv_.end()) {
-        r.found = true;
-        r.value = it->second;
-      }
-      return conn->Send(MessageType::kKvReply, EncodePayload(r));
-    }
-    case MessageType::kResources: {
-      MINIRAY_DECODE(ResourcesRequest, m);
-      ResourcesReply r;
-      r.request_id = m.request_id;
-      r.total = scheduler_.total().ToDemands();
-      r.available = scheduler_.available().ToDemands();
-      return conn->Send(MessageType::kResourcesReply, EncodePayload(r));
-    }
-    case MessageType::kCreateActor: {
-      MINIRAY_DECODE(CreateActorRequest, m);
-      return OnCreateActor(conn, std::move(m));
-    }
-    case MessageType::kGetActor: {
-      MINIRAY_DECODE(GetActorRequest, m);
-      return OnGetActor(conn, m);
-    }
-    case MessageType::kKillActor: {
-      MINIRAY_DECODE(KillActor, m);
-      return OnKillActor(m);
-    }
-    case MessageType::kCancelTask: {
-      MINIRAY_DECODE(CancelTask, m);
-      return OnCancelTask(m);
-    }
-    default:
-      return bad();
-  }
-#undef MINIRAY_DECODE
-}
-
-void NodeRuntime::OnRegister(Connection* conn, const Register& m) {
-  conn->registered_worker = true;
-  conn->worker_id = m.worker_id;
-  conn->pid = static_cast<pid_t>(m.pid);
-  workers_[m.worker_id] = conn;
-  RegisterReply r;
-  r.node_id = node_id_;
-  r.arena_size = store_->arena()->size();
-  (void)static_cast<SocketConnection*>(conn)->SendWithFd(
-      MessageType::kRegisterReply, EncodePayload(r), store_->arena()->fd());
-  scheduler_.AddWorker(m.worker_id);
-  ScheduleLocked();
-}
-
-void NodeRuntime::Disconnect(Connection* conn) {
-  std::lock_guard<std::mutex> lock(mu_);
+void NodeRuntime::Disconnect(ClientConnection* conn) {
+  Locked locked(this);
+  if (stopped_) return;
   DisconnectLocked(conn, "its connection closed");
-}
-
-void NodeRuntime::DisconnectLocked(Connection* conn, const std::string& cause) {
-  // Waits in progress end with the client.
-  for (auto it = requests_.begin(); it != requests_.end();) {
-    it = it->second.conn == conn ? requests_.erase(it) : std::next(it);
-  }
-  for (const auto& id : conn->creating) {
-    (void)store_->Abort(id);
-    // A put that never sealed: drop its entry (task returns stay pending).
-    auto oit = objects_.find(id);
-    if (oit != objects_.end() && !oit->second.ready && !tasks_.count(id.Task())) {
-      objects_.erase(oit);
-      conn->refs.erase(id);
-    }
-  }
-  conn->creating.clear();
-  for (auto& [id, n] : conn->pins) {
-    for (int64_t k = 0; k < n; ++k) (void)store_->Release(id);
-  }
-  conn->pins.clear();
-  auto refs = std::move(conn->refs);
-  conn->refs.clear();
-  for (auto& [id, n] : refs) RemoveRefLocked(id, n);
-
-  auto actor_it = conn->registered_worker ? actor_of_worker_.find(conn->worker_id)
-                                          : actor_of_worker_.end();
-  if (actor_it != actor_of_worker_.end()) {
-    ActorID aid = actor_it->second;
-    actor_of_worker_.erase(actor_it);
-    workers_.erase(conn->worker_id);
-    scheduler_.RemoveWorker(conn->worker_id);
-    auto ait = actors_.find(aid);
-    if (ait != actors_.end() && ait->second.worker == conn && !stopping_) {
-      ait->second.worker = nullptr;
-      ActorWorkerDiedLocked(aid, ait->second, cause);
-    }
-  } else if (conn->registered_worker) {
-    workers_.erase(conn->worker_id);
-    std::optional<TaskSpec> task = scheduler_.RemoveWorker(conn->worker_id);
-    if (task && !stopping_) {
-      auto tit = tasks_.find(task->task_id);
-      if (tit != tasks_.end()) {
-        TaskSpec& spec = tit->second.spec;
-        if (tit->second.cancelled) {
-          FailTaskLocked(tit->second, ErrorType::kTaskCancelled,
-                         "Task '" + spec.name + "' was cancelled (its worker was killed).");
-        } else if (spec.max_retries != 0) {
-          if (spec.max_retries > 0) --spec.max_retries;
-          Log("worker running task " + spec.name + " died (" + cause + "); retrying");
-          ResubmitLocked(spec);
-        } else {
-          FailTaskLocked(tit->second, ErrorType::kWorkerDied,
-                         "The worker running task '" + spec.name + "' died: " + cause +
-                             ". No retries left (max_retries).");
-        }
-      }
-    }
-  }
-  for (auto it = connections_.begin(); it != connections_.end(); ++it) {
-    if (it->get() == conn) {
-      connections_.erase(it);  // may destroy conn
-      break;
-    }
-  }
-  if (!stopping_) ScheduleLocked();
 }
 
 NodeStats NodeRuntime::Stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   NodeStats s;
-  s.num_objects = objects_.size();
+  if (stopped_) return s;
+  ObjectTableStats o = objects_->Stats();
+  s.num_objects = o.num_objects;
+  s.num_spilled = o.num_spilled;
   s.num_store_objects = store_->num_objects();
   s.store_used = store_->used();
   s.store_capacity = store_->capacity();
-  s.num_workers = workers_.size();
+  s.num_workers = worker_clients_.size();
   s.num_pending_tasks = tasks_.size();
-  for (const auto& [id, e] : objects_) s.num_spilled += e.spilled != nullptr;
   return s;
+}
+
+// ---------------------------------------------------------------------------
+// Event loop: accepts clients, reads their messages, writes what their
+// sockets could not take at once, launches and reaps worker processes.
+
+void NodeRuntime::EventLoop() {
+  epoll_event events[64];
+  while (!stopping_) {
+    int n = epoll_wait(epoll_fd_, events, 64, static_cast<int>(kTick.count()));
+    if (stopping_) break;
+    for (int i = 0; i < n; ++i) {
+      uint64_t tag = events[i].data.u64;
+      uint64_t id = tag & ((1ull << kTagShift) - 1);
+      switch (tag >> kTagShift) {
+        case kListenTag:
+          AcceptClients();
+          break;
+        case kWakeTag: {
+          uint64_t v;
+          (void)!read(wake_fd_, &v, sizeof(v));
+          LaunchWorkers();
+          break;
+        }
+        case kChildTag:
+          ChildExited(static_cast<pid_t>(id));
+          break;
+        case kClientTag: {
+          std::shared_ptr<SocketConnection> conn;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = clients_.find(id);
+            if (it != clients_.end()) {
+              conn = std::static_pointer_cast<SocketConnection>(it->second);
+            }
+          }
+          if (!conn) break;
+          if (events[i].events & EPOLLOUT) conn->Flush();
+          if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadClient(conn);
+          break;
+        }
+      }
+    }
+    OnTick();
+  }
+}
+
+void NodeRuntime::AcceptClients() {
+  while (true) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    auto cred = GetPeerCredentials(fd);
+    if (!cred.ok() || cred->uid != getuid()) {  // abstract sockets are reachable by anyone
+      close(fd);
+      continue;
+    }
+    uint64_t backlog = config_.max_client_backlog_bytes();
+    auto conn = std::make_shared<SocketConnection>(next_client_id_++, fd, this,
+                                                   backlog ? backlog : kDefaultMaxBacklog);
+    conn->pid = cred->pid;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      clients_[conn->id] = conn;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = MakeTag(kClientTag, conn->id);
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+}
+
+void NodeRuntime::ReadClient(const std::shared_ptr<SocketConnection>& conn) {
+  // Read and decode without the lock; handle the whole batch under it.
+  Status read_status = conn->reader.ReadFrom(conn->fd());
+  std::vector<rpc::ClientMessage> messages;
+  std::string_view payload;
+  bool malformed = false;
+  while (conn->reader.Next(&payload)) {
+    rpc::ClientMessage m;
+    if (!m.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      malformed = true;
+      break;
+    }
+    messages.push_back(std::move(m));
+  }
+  if (!messages.empty()) {
+    Locked locked(this);
+    if (stopped_) return;
+    for (auto& m : messages) HandleLocked(conn.get(), std::move(m));
+  }
+  if (malformed) return ClientClosed(conn, "it sent a malformed message");
+  if (read_status.code() == StatusCode::kInvalidArgument) {
+    return ClientClosed(conn, read_status.message());
+  }
+  if (!read_status.ok()) ClientClosed(conn, "");
+}
+
+// The socket is done (EOF, error, or the node cut it off). A worker's
+// disconnect waits for its process's exit status, to say how it died.
+void NodeRuntime::ClientClosed(const std::shared_ptr<SocketConnection>& conn,
+                               const std::string& why) {
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, conn->fd(), nullptr);
+  Locked locked(this);
+  if (stopped_ || !clients_.count(conn->id)) return;
+  std::string reason = !conn->overflow.empty() ? conn->overflow : why;
+  if (!reason.empty()) {
+    Log("disconnecting client pid " + std::to_string(conn->pid) + ": " + reason);
+  }
+  pid_t pid = conn->pid;
+  if (reason.empty() && conn->registered && pool_.IsRunning(pid)) {
+    closing_[pid] = Closing{conn->id, std::chrono::steady_clock::now() + kExitGrace};
+    return;  // ChildExited finishes it
+  }
+  std::string cause = "its connection closed";
+  if (auto status = pool_.TakeExitStatus(pid)) {
+    cause = "process " + std::to_string(pid) + " " + WorkerPool::DescribeExit(*status);
+  } else if (!reason.empty()) {
+    cause = "was disconnected: " + reason;
+    pool_.Signal(pid, SIGKILL);
+  } else if (pid > 0) {
+    cause = "process " + std::to_string(pid) + " closed its connection";
+  }
+  DisconnectLocked(conn.get(), cause);
+}
+
+void NodeRuntime::LaunchWorkers() {
+  int n;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    n = launch_pending_;
+    launch_pending_ = 0;
+  }
+  for (int k = 0; k < n && !stopping_; ++k) {
+    auto process = pool_.Launch(socket_name_);  // forks: not under the lock
+    Locked locked(this);
+    if (!process.ok()) {
+      Log(process.status().message());
+      scheduler_.WorkerStartFailed();
+      continue;
+    }
+    pool_.Add(*process);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = MakeTag(kChildTag, static_cast<uint64_t>(process->pid));
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, process->pidfd, &ev);
+  }
+}
+
+void NodeRuntime::ChildExited(pid_t pid) {
+  Locked locked(this);
+  if (stopped_) return;
+  auto exit = pool_.Reap(pid);
+  if (!exit) return;
+  if (!exit->registered) {
+    // It never took a task (bad interpreter, import error, killed early):
+    // another may be started for the tasks that wait.
+    Log("a worker process failed to start: it " + WorkerPool::DescribeExit(exit->status));
+    scheduler_.WorkerStartFailed();
+    schedule_needed_ = true;
+    return;
+  }
+  auto cit = closing_.find(pid);
+  if (cit == closing_.end()) return;  // its socket's EOF will report the status
+  ClientId client = cit->second.client;
+  closing_.erase(cit);
+  (void)pool_.TakeExitStatus(pid);
+  auto conn = clients_.find(client);
+  if (conn == clients_.end()) return;
+  DisconnectLocked(conn->second.get(),
+                   "process " + std::to_string(pid) + " " + WorkerPool::DescribeExit(exit->status));
+}
+
+void NodeRuntime::OnTick() {
+  Locked locked(this);
+  if (stopped_) return;
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = closing_.begin(); it != closing_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    pid_t pid = it->first;
+    ClientId client = it->second.client;
+    it = closing_.erase(it);
+    pool_.Signal(pid, SIGKILL);
+    auto conn = clients_.find(client);
+    if (conn != clients_.end()) {
+      DisconnectLocked(conn->second.get(),
+                       "process " + std::to_string(pid) + " closed its connection");
+    }
+  }
+  // Workers started while others were blocked in get() are not needed once
+  // the burst is over: beyond num_cpus, those idle for a second are stopped.
+  if (now - last_trim_ < std::chrono::milliseconds(500)) return;
+  last_trim_ = now;
+  size_t soft_limit = static_cast<size_t>(std::max(1, config_.prestart_workers()));
+  for (const auto& wid : scheduler_.TrimIdleWorkers(soft_limit, std::chrono::seconds(1))) {
+    SignalWorkerLocked(wid, SIGTERM);
+  }
 }
 
 }  // namespace miniray

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/socket.h"
+#include "protobuf/node.pb.h"
 
 namespace miniray {
 namespace {
@@ -114,17 +115,18 @@ TEST(ObjectStoreTest, SecondProcessReadsSealedObjectByIdWithoutCopy) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     close(sv[0]);
-    MessageType type;
-    std::string msg;
+    rpc::NodeMessage reply;
     int fd = -1;
-    if (!RecvFrame(sv[1], &type, &msg, &fd).ok() || fd < 0) _exit(2);
-    auto arena = Arena::Map(fd, std::stoull(msg));
+    if (!RecvFrame(sv[1], &reply, &fd).ok() || fd < 0) _exit(2);
+    auto arena = Arena::Map(fd, reply.register_reply().arena_size());
     if (!arena.ok()) _exit(3);
     // Ask for the object by ID; the owner answers with its location.
-    if (!SendFrame(sv[1], MessageType::kGet, id.Binary()).ok()) _exit(4);
-    if (!RecvFrame(sv[1], &type, &msg).ok()) _exit(5);
-    Reader r(msg);
-    uint64_t offset = r.U64(), size = r.U64();
+    rpc::ClientMessage get;
+    get.mutable_get()->add_object_ids(id.Binary());
+    if (!SendFrame(sv[1], get).ok()) _exit(4);
+    if (!RecvFrame(sv[1], &reply).ok()) _exit(5);
+    const rpc::SharedLocation& where = reply.get_reply().values(0).shared();
+    uint64_t offset = where.offset(), size = where.size();
     const uint8_t* data = (*arena)->data() + offset;  // in place, no copy
     if (size != payload.size()) _exit(6);
     if (std::memcmp(data, payload.data(), size) != 0) _exit(7);
@@ -133,20 +135,19 @@ TEST(ObjectStoreTest, SecondProcessReadsSealedObjectByIdWithoutCopy) {
     _exit(0);
   }
   close(sv[1]);
-  ASSERT_TRUE(SendFrame(sv[0], MessageType::kRegisterReply,
-                        std::to_string(store->arena()->size()),
-                        store->arena()->fd())
-                  .ok());
-  MessageType type;
-  std::string msg;
-  ASSERT_TRUE(RecvFrame(sv[0], &type, &msg).ok());
-  ObjectID asked = ObjectID::FromBinary(msg);
+  rpc::NodeMessage reg;
+  reg.mutable_register_reply()->set_arena_size(store->arena()->size());
+  ASSERT_TRUE(SendFrame(sv[0], reg, store->arena()->fd()).ok());
+  rpc::ClientMessage get;
+  ASSERT_TRUE(RecvFrame(sv[0], &get).ok());
+  ObjectID asked = ObjectID::FromBinary(get.get().object_ids(0));
   auto loc = store->Pin(asked);
   ASSERT_TRUE(loc.ok());
-  Writer w;
-  w.U64(loc->offset);
-  w.U64(loc->size);
-  ASSERT_TRUE(SendFrame(sv[0], MessageType::kGetReply, w.str()).ok());
+  rpc::NodeMessage reply;
+  auto* shared = reply.mutable_get_reply()->add_values()->mutable_shared();
+  shared->set_offset(loc->offset);
+  shared->set_size(loc->size);
+  ASSERT_TRUE(SendFrame(sv[0], reply).ok());
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));

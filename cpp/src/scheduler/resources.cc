@@ -5,13 +5,9 @@
 
 namespace miniray {
 
-ResourceSet ResourceSet::FromDemands(const std::vector<ResourceDemand>& demands) {
-  ResourceSet s;
-  for (const auto& d : demands) {
-    int64_t v = static_cast<int64_t>(std::llround(d.amount * kUnit));
-    if (v != 0) s.amounts_[d.name] += v;
-  }
-  return s;
+void ResourceSet::AddAmount(const std::string& name, double amount) {
+  int64_t v = static_cast<int64_t>(std::llround(amount * kUnit));
+  if (v != 0) amounts_[name] += v;
 }
 
 bool ResourceSet::Contains(const ResourceSet& demand) const {
@@ -52,11 +48,9 @@ ResourceSet ResourceSet::Only(const std::string& name) const {
   return s;
 }
 
-std::vector<ResourceDemand> ResourceSet::ToDemands() const {
-  std::vector<ResourceDemand> out;
-  for (const auto& [name, amount] : amounts_) {
-    out.push_back({name, static_cast<double>(amount) / kUnit});
-  }
+std::map<std::string, double> ResourceSet::ToMap() const {
+  std::map<std::string, double> out;
+  for (const auto& [name, amount] : amounts_) out[name] = static_cast<double>(amount) / kUnit;
   return out;
 }
 

@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "common/message.h"
 
 namespace miniray {
 
@@ -20,7 +19,13 @@ class ResourceSet {
   static constexpr int64_t kUnit = 10000;
 
   ResourceSet() = default;
-  static ResourceSet FromDemands(const std::vector<ResourceDemand>& demands);
+  // From any map of name -> amount (std::map, a protobuf map field).
+  template <typename Map>
+  static ResourceSet FromMap(const Map& amounts) {
+    ResourceSet s;
+    for (const auto& [name, amount] : amounts) s.AddAmount(name, amount);
+    return s;
+  }
 
   // True when every amount in `demand` is available here.
   bool Contains(const ResourceSet& demand) const;
@@ -34,12 +39,14 @@ class ResourceSet {
   // Only the named resource (e.g. the CPU part of a demand).
   ResourceSet Only(const std::string& name) const;
   bool empty() const { return amounts_.empty(); }
+  bool operator==(const ResourceSet& o) const { return amounts_ == o.amounts_; }
 
-  std::vector<ResourceDemand> ToDemands() const;
+  std::map<std::string, double> ToMap() const;
   // Stable text form; equal demands give equal keys (a scheduling class).
   std::string ToString() const;
 
  private:
+  void AddAmount(const std::string& name, double amount);
   std::map<std::string, int64_t> amounts_;  // fixed point, kUnit = 1.0
 };
 

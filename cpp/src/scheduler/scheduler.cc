@@ -12,15 +12,16 @@ Scheduler::Scheduler(ResourceSet total, int max_workers)
   gpu_free_.assign(gpus, ResourceSet::kUnit);
 }
 
-void Scheduler::SubmitTask(TaskSpec spec, const std::vector<ObjectID>& missing) {
+void Scheduler::SubmitTask(const TaskID& task, const std::string& name, ResourceSet demand,
+                           const std::vector<ObjectID>& missing) {
   std::lock_guard<std::mutex> lock(mu_);
+  QueuedTask queued{task, name, std::move(demand)};
   if (missing.empty()) {
-    MakeReadyLocked(std::move(spec));
+    MakeReadyLocked(std::move(queued));
     return;
   }
-  TaskID id = spec.task_id;
-  for (const auto& dep : missing) waiters_[dep].push_back(id);
-  waiting_[id] = Waiting{std::move(spec), missing.size()};
+  for (const auto& dep : missing) waiters_[dep].push_back(task);
+  waiting_[task] = Waiting{std::move(queued), missing.size()};
 }
 
 bool Scheduler::CancelTask(const TaskID& task) {
@@ -28,7 +29,7 @@ bool Scheduler::CancelTask(const TaskID& task) {
   if (waiting_.erase(task)) return true;  // stale entries in waiters_ are skipped
   for (auto& [key, queue] : ready_) {
     for (auto it = queue.begin(); it != queue.end(); ++it) {
-      if (it->task_id == task) {
+      if (it->id == task) {
         queue.erase(it);
         --num_ready_;
         return true;
@@ -38,26 +39,29 @@ bool Scheduler::CancelTask(const TaskID& task) {
   return false;
 }
 
-void Scheduler::ObjectReady(const ObjectID& id) {
+bool Scheduler::ObjectReady(const ObjectID& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = waiters_.find(id);
-  if (it == waiters_.end()) return;
+  if (it == waiters_.end()) return false;
+  bool runnable = false;
   std::vector<TaskID> tasks = std::move(it->second);
   waiters_.erase(it);
   for (const auto& t : tasks) {
     auto w = waiting_.find(t);
     if (w == waiting_.end()) continue;
     if (--w->second.missing == 0) {
-      TaskSpec spec = std::move(w->second.spec);
+      QueuedTask task = std::move(w->second.task);
       waiting_.erase(w);
-      MakeReadyLocked(std::move(spec));
+      MakeReadyLocked(std::move(task));
+      runnable = true;
     }
   }
+  return runnable;
 }
 
-void Scheduler::MakeReadyLocked(TaskSpec spec) {
-  std::string key = ResourceSet::FromDemands(spec.resources).ToString();
-  ready_[key].push_back(std::move(spec));
+void Scheduler::MakeReadyLocked(QueuedTask task) {
+  std::string key = task.demand.ToString();  // the scheduling class
+  ready_[key].push_back(std::move(task));
   ++num_ready_;
 }
 
@@ -78,12 +82,12 @@ void Scheduler::AddWorker(const WorkerID& worker) {
   idle_.push_back(worker);
 }
 
-std::optional<TaskSpec> Scheduler::RemoveWorker(const WorkerID& worker) {
+std::optional<TaskID> Scheduler::RemoveWorker(const WorkerID& worker) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = workers_.find(worker);
   if (it == workers_.end()) return std::nullopt;
   ReleaseWorkerLocked(it->second);
-  std::optional<TaskSpec> task = std::move(it->second.task);
+  std::optional<TaskID> task = it->second.task;
   workers_.erase(it);
   return task;
 }
@@ -208,11 +212,11 @@ Decisions Scheduler::Schedule() {
     ResourceSet simulated;
     bool simulating = false;
     for (size_t i = 0; i < queue.size();) {
-      ResourceSet demand = ResourceSet::FromDemands(queue[i].resources);
+      const ResourceSet& demand = queue[i].demand;
       if (!total_.Contains(demand)) {
         std::string missing = total_.FirstMissing(demand).value_or("?");
         if (warned_.insert(key).second) {
-          d.warnings.push_back(
+ d.warnings.push_back(
               "task " + queue[i].name + " requires " + demand.ToString() +
               " but this node has " + total_.ToString() + " (no '" + missing +
               "' to satisfy it); it stays pending until the resource exists");
@@ -254,9 +258,9 @@ Decisions Scheduler::Schedule() {
       w.state = Worker::kBusy;
       w.held = demand;
       w.gpu_ids = gpus;
-      w.task = queue[i];
+      w.task = queue[i].id;
       available_.Subtract(demand);
-      d.dispatches.push_back(Dispatch{wid, std::move(queue[i]), std::move(gpus)});
+      d.dispatches.push_back(Dispatch{wid, queue[i].id, std::move(gpus)});
       queue.erase(queue.begin() + static_cast<long>(i));
       --num_ready_;
     }

@@ -30,14 +30,13 @@
 #include <vector>
 
 #include "common/id.h"
-#include "common/message.h"
 #include "scheduler/resources.h"
 
 namespace miniray {
 
 struct Dispatch {
   WorkerID worker;
-  TaskSpec spec;
+  TaskID task_id;
   std::vector<int64_t> gpu_ids;  // GPU instances assigned to the task
 };
 
@@ -55,19 +54,22 @@ class Scheduler {
   // dedicated workers do not count).
   Scheduler(ResourceSet total, int max_workers);
 
-  // A new task; `missing` are its dependencies that are not ready yet.
-  void SubmitTask(TaskSpec spec, const std::vector<ObjectID>& missing);
+  // A new task asking for `demand`; `missing` are its dependencies that are
+  // not ready yet. `name` is for the infeasible-task warning.
+  void SubmitTask(const TaskID& task, const std::string& name, ResourceSet demand,
+                  const std::vector<ObjectID>& missing);
   // Removes a task that is not running yet; false if it is not queued here.
   bool CancelTask(const TaskID& task);
   // An object became ready: tasks waiting only on it become runnable.
-  void ObjectReady(const ObjectID& id);
+  // True when some did (a Schedule() may dispatch them).
+  bool ObjectReady(const ObjectID& id);
 
   // Worker lifecycle.
   void WorkersStarting(int n);  // the node launched n worker processes
   void WorkerStartFailed();     // one of them never registered
   void AddWorker(const WorkerID& worker);  // registered and idle
   // The worker's process is gone; returns the task it was running, if any.
-  std::optional<TaskSpec> RemoveWorker(const WorkerID& worker);
+  std::optional<TaskID> RemoveWorker(const WorkerID& worker);
   // The worker finished its task and is idle again.
   void TaskFinished(const WorkerID& worker);
   // The worker ran an actor's creation task: it now belongs to the actor,
@@ -94,14 +96,19 @@ class Scheduler {
     enum State { kIdle, kBusy, kBlocked, kActor } state = kIdle;
     ResourceSet held;
     std::vector<int64_t> gpu_ids;
-    std::optional<TaskSpec> task;
+    std::optional<TaskID> task;
     std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();
   };
+  struct QueuedTask {
+    TaskID id;
+    std::string name;
+    ResourceSet demand;
+  };
   struct Waiting {
-    TaskSpec spec;
+    QueuedTask task;
     size_t missing = 0;
   };
-  void MakeReadyLocked(TaskSpec spec);
+  void MakeReadyLocked(QueuedTask task);
   bool AssignGpusLocked(double amount, std::vector<int64_t>* ids);
   void ReleaseWorkerLocked(Worker& w);
   void FreeGpusLocked(Worker& w);
@@ -116,7 +123,7 @@ class Scheduler {
   int starting_ = 0;                                       // guarded by mu_
   std::unordered_map<TaskID, Waiting> waiting_;            // guarded by mu_
   std::unordered_map<ObjectID, std::vector<TaskID>> waiters_;  // guarded by mu_
-  std::map<std::string, std::deque<TaskSpec>> ready_;      // guarded by mu_
+  std::map<std::string, std::deque<QueuedTask>> ready_;    // guarded by mu_
   size_t num_ready_ = 0;                                   // guarded by mu_
   std::set<std::string> warned_;                           // guarded by mu_
 };

@@ -1,6 +1,5 @@
 """Runs tasks, actor constructors and actor methods in a worker process and
 reports their results to the node."""
-import base64
 import inspect
 import json
 import os
@@ -9,12 +8,13 @@ import time
 import traceback
 from typing import Any, List
 
+import _miniray_core
 import cloudpickle
+from _miniray_core import rpc
 
 from miniray import exceptions
 from miniray._private import serialization
-from miniray._private import worker as worker_mod
-from miniray._private.remote_function import RETRY_TYPES_KEY, ArgRef
+from miniray._private.remote_function import ArgRef
 
 
 class TaskCancelledInterrupt(KeyboardInterrupt):
@@ -41,17 +41,32 @@ def on_cancel_signal(w):
     return handler
 
 
+_NORMAL_TASK = rpc.TaskType.NORMAL_TASK
+_ACTOR_CREATION_TASK = rpc.TaskType.ACTOR_CREATION_TASK
+
+
 class Task:
-    """One ExecuteTask from the node (see CoreWorker.next_task)."""
+    """One rpc.ExecuteTaskRequest from the node (see CoreWorker.next_task),
+    with its fields read once and its argument values mapped."""
 
-    __slots__ = ("task_id", "name", "function_id", "blob", "arg_values", "return_ids",
-                 "gpu_ids", "env", "actor_id", "actor_creation")
+    __slots__ = ("spec", "task_id", "name", "function_id", "blob", "arg_values",
+                 "return_ids", "gpu_ids", "env", "actor_id", "actor_creation", "method_name")
 
-    def __init__(self, raw):
-        (self.task_id, self.name, self.function_id, self.blob, self.arg_values,
-         self.return_ids, self.gpu_ids, runtime_env, self.actor_id,
-         self.actor_creation) = raw
+    def __init__(self, core, request):
+        spec = self.spec = request.task_spec
+        self.task_id = spec.task_id
+        self.name = spec.name
+        self.function_id = spec.function_id
+        self.blob = spec.args
+        self.arg_values = core.take_args(request)
+        self.return_ids = _miniray_core.return_ids(spec)
+        self.gpu_ids = request.gpu_ids
+        runtime_env = spec.runtime_env
         self.env = json.loads(runtime_env) if runtime_env else {}
+        task_type = spec.type
+        self.actor_creation = task_type == _ACTOR_CREATION_TASK
+        self.actor_id = None if task_type == _NORMAL_TASK else spec.actor_id
+        self.method_name = spec.method_name
 
 
 def load_function(w, function_id: bytes):
@@ -72,7 +87,7 @@ def _resolve(value, dep_values):
 def decode_args(blob: bytes, arg_values: List[Any]):
     """(args, kwargs) with top-level dependencies substituted. Raises the
     error a failed dependency holds."""
-    deps = [worker_mod.deserialize_value(v) for v in arg_values]
+    deps = [serialization.deserialize_value(v) for v in arg_values]
     if blob[:1] == bytes((serialization.ARGS_IN_OBJECT,)):
         deps, (args, kwargs) = deps[:-1], deps[-1]
     else:
@@ -84,14 +99,22 @@ def decode_args(blob: bytes, arg_values: List[Any]):
 
 
 def encode_return(w, return_id: bytes, value, kind=serialization.PICKLE):
-    """(id, bytes | None, contained) for task_done; large values are written
-    into shared memory now (None marks them)."""
+    """The fields of an rpc.ObjectValue for TaskResult.returns: inline bytes,
+    or, for a large value written into shared memory now, no value (the
+    CoreWorker fills in where it lies)."""
     sv = serialization.serialize(value, kind)
+    # Dicts become the ObjectValues inside the TaskResult (no copy between).
     if sv.total_size <= serialization.INLINE_LIMIT:
-        return (return_id, sv.to_bytes(), sv.contained)
+        return {"object_id": return_id, "inline_data": sv.to_bytes(), "contained": sv.contained}
     buf = w.core.create(return_id, sv.total_size)
     sv.write_to(memoryview(buf))
-    return (return_id, None, sv.contained)
+    return {"object_id": return_id, "contained": sv.contained}
+
+
+def error_returns(task: "Task", error: BaseException):
+    """Each return holds the same serialized error."""
+    payload = serialization.serialize(error, serialization.TASK_ERROR).to_bytes()
+    return [{"object_id": rid, "inline_data": payload} for rid in task.return_ids]
 
 
 def task_error(w, name: str, exc: BaseException) -> exceptions.RayTaskError:
@@ -153,11 +176,10 @@ def _prepare(w, task: Task):
     args, kwargs = decode_args(task.blob, task.arg_values)
     task.arg_values = None
     if task.actor_id:
-        method_name = task.name.rsplit(".", 1)[-1]
-        if method_name == "__ray_terminate__":
+        if task.method_name == "__ray_terminate__":
             from miniray.actor import exit_actor
             return exit_actor, (), {}
-        return getattr(w.actor_instance, method_name), args, kwargs
+        return getattr(w.actor_instance, task.method_name), args, kwargs
     return load_function(w, task.function_id), args, kwargs
 
 
@@ -172,49 +194,47 @@ def _finish(w, task: Task, result) -> None:
         if len(outputs) != n:
             raise ValueError(f"Task returned {len(outputs)} objects, but num_returns={n}.")
     returns = [encode_return(w, rid, out) for rid, out in zip(task.return_ids, outputs)]
-    w.core.task_done(task.task_id, False, returns)
+    w.core.task_done(rpc.TaskResult(task_id=task.task_id, returns=returns))
 
 
 def _fail(w, task: Task, exc: BaseException) -> None:
     from miniray.actor import ActorExitSignal
     if isinstance(exc, ActorExitSignal):
         # exit_actor(): the call succeeds with None, then the process ends.
-        w.core.task_done(task.task_id, False,
-                         [encode_return(w, rid, None) for rid in task.return_ids],
-                         actor_exiting=True)
+        w.core.task_done(rpc.TaskResult(
+            task_id=task.task_id, actor_exiting=True,
+            returns=[encode_return(w, rid, None) for rid in task.return_ids]))
         _end(w)
         os._exit(0)
-    err = task_error(w, task.name, exc)
-    payload = serialization.serialize(err, serialization.TASK_ERROR).to_bytes()
     # The node retries an application error only if the task allows it; a
     # retry_exceptions list narrows that to the listed classes.
-    retry_types = task.env.get(RETRY_TYPES_KEY)
-    retryable = retry_types is None or isinstance(
-        exc, cloudpickle.loads(base64.b64decode(retry_types)))
-    w.core.task_done(task.task_id, retryable, [(rid, payload, []) for rid in task.return_ids])
+    allowlist = task.spec.serialized_retry_exception_allowlist
+    retry_allowed = not allowlist or isinstance(exc, cloudpickle.loads(allowlist))
+    w.core.task_done(rpc.TaskResult(
+        task_id=task.task_id, application_error=True, retry_allowed=retry_allowed,
+        returns=error_returns(task, task_error(w, task.name, exc))))
 
 
-def create_actor(w, task: Task) -> dict:
-    """Runs an actor's constructor; returns its concurrency options."""
-    from miniray.actor import ACTOR_OPTIONS_KEY
+def create_actor(w, task: Task):
+    """Runs an actor's constructor; returns its rpc.ActorCreationTaskSpec
+    (how many calls may run at once, and whether on an event loop)."""
     _begin(w, task)
-    env = dict(task.env)
-    options = env.pop(ACTOR_OPTIONS_KEY, {})
     try:
-        _EnvVars(env).__enter__()  # for the actor's whole life
+        _EnvVars(task.env).__enter__()  # for the actor's whole life
         cls = load_function(w, task.function_id)
         args, kwargs = decode_args(task.blob, task.arg_values)
         task.arg_values = None
         w.actor_id = task.actor_id  # get_runtime_context() works in __init__
         w.actor_instance = cls(*args, **kwargs)
-        w.core.task_done(task.task_id, False, [])
+        w.core.task_done(rpc.TaskResult(task_id=task.task_id))
     except BaseException as exc:  # noqa: BLE001 - the actor dies with this cause
         w.actor_instance = None
         err = task_error(w, task.name, exc)
-        w.core.task_done(task.task_id, True, [], error_message=str(err))
+        w.core.task_done(rpc.TaskResult(task_id=task.task_id, application_error=True,
+                                        creation_error=str(err)))
     finally:
         _end(w)
-    return options
+    return task.spec.actor_creation_task_spec
 
 
 def execute_task(w, task: Task) -> None:
@@ -236,10 +256,9 @@ def execute_task(w, task: Task) -> None:
             result = asyncio.run(_awaited(result))
         _finish(w, task, result)
     except TaskCancelledInterrupt:
-        payload = serialization.serialize(
-            exceptions.TaskCancelledError(f"Task '{task.name}' was cancelled."),
-            serialization.TASK_ERROR).to_bytes()
-        w.core.task_done(task.task_id, False, [(rid, payload, []) for rid in task.return_ids])
+        cancelled = exceptions.TaskCancelledError(f"Task '{task.name}' was cancelled.")
+        w.core.task_done(rpc.TaskResult(task_id=task.task_id,
+                                        returns=error_returns(task, cancelled)))
     except BaseException as exc:  # noqa: BLE001 - the task's failure is its result
         if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not task.actor_id:
             raise

@@ -9,7 +9,10 @@ import asyncio
 import concurrent.futures
 import threading
 
+import _miniray_core
+
 from miniray._private import serialization
+from miniray._private.worker_state import global_worker
 
 
 class ObjectRef:
@@ -38,7 +41,8 @@ class ObjectRef:
         return self._id.hex()
 
     def task_id(self) -> bytes:
-        return self._id[:16]
+        """The id of the task that creates this object (Ray: ObjectRef.task_id)."""
+        return _miniray_core.task_id_of(self._id)
 
     def __hash__(self):
         return hash(self._id)
@@ -57,12 +61,12 @@ class ObjectRef:
 
     def future(self) -> concurrent.futures.Future:
         """A concurrent.futures.Future that resolves to the object's value."""
-        from miniray._private.worker import get
         fut: concurrent.futures.Future = concurrent.futures.Future()
 
         def resolve():
             try:
-                fut.set_result(get(self))
+                value = global_worker.core.get([self._id], -1.0)[0]
+                fut.set_result(serialization.deserialize_value(value))
             except BaseException as e:  # noqa: BLE001 - handed to the future
                 fut.set_exception(e)
 
@@ -74,5 +78,4 @@ class ObjectRef:
 
 
 def _deserialize_ref(id_bytes: bytes) -> ObjectRef:
-    from miniray._private.worker import global_worker
     return ObjectRef(id_bytes, global_worker.core, borrowed=True)

@@ -3,27 +3,23 @@
 `f.remote(*args)` serializes the arguments (top-level ObjectRefs become
 dependencies the scheduler waits for; nested ones travel as references),
 exports the function once per session (cloudpickle, keyed by a hash of its
-bytes, fetched and cached by each worker), and submits a TaskSpec.
+bytes, fetched and cached by each worker), and submits a task: an
+rpc.TaskSpec built once per options set, plus this call's arguments.
 """
-import base64
 import hashlib
 import inspect
 import json
-import os
 from typing import Any, Dict
 
+import _miniray_core
 import cloudpickle
+from _miniray_core import rpc
 
 from miniray._private import serialization
-from miniray._private.object_ref import ObjectRef
 from miniray._private import worker as worker_mod
-
-# Options a task accepts, as Ray's remote function options.
-TASK_OPTIONS = {
-    "num_returns", "num_cpus", "num_gpus", "resources", "max_retries",
-    "retry_exceptions", "name", "runtime_env", "memory", "scheduling_strategy",
-    "accelerator_type", "max_calls", "_metadata", "label_selector",
-}
+from miniray._private.object_ref import ObjectRef
+from miniray._private.ray_option_utils import (
+    TASK_OPTIONS, resource_demand, validate_options)
 
 DEFAULT_MAX_RETRIES = 3  # as Ray, for tasks (retried when a worker dies)
 
@@ -39,47 +35,6 @@ class ArgRef:
 
     def __reduce__(self):
         return (ArgRef, (self.index,))
-
-
-def validate_options(options: Dict[str, Any], allowed, what: str) -> Dict[str, Any]:
-    """Checks option names and values; returns them unchanged."""
-    for key in options:
-        if key not in allowed:
-            raise ValueError(f"Invalid option keyword {key} for {what}. "
-                             f"Valid ones are {sorted(allowed)}.")
-    for key in ("num_cpus", "num_gpus", "memory"):
-        if options.get(key) is not None:
-            worker_mod._check_number(key, options[key], allow_none=False)
-    if "num_returns" in options and options["num_returns"] is not None:
-        n = options["num_returns"]
-        if n in ("dynamic", "streaming"):
-            raise ValueError(f"num_returns={n!r} (generator tasks) is not supported by "
-                             "miniray yet; return a list and use an integer num_returns")
-        worker_mod._check_number("num_returns", n, allow_none=False, integer=True)
-    if options.get("max_retries") is not None:
-        r = options["max_retries"]
-        worker_mod._check_number("max_retries", r if r != -1 else 0, allow_none=False, integer=True)
-    worker_mod.check_resources(options.get("resources"))
-    rex = options.get("retry_exceptions")
-    if rex is not None and not isinstance(rex, (bool, list, tuple)):
-        raise TypeError("retry_exceptions must be a bool or a list of exception types")
-    env = options.get("runtime_env")
-    if env is not None and not isinstance(env, dict):
-        raise TypeError("runtime_env must be a dict")
-    return options
-
-
-def resource_demand(options: Dict[str, Any], default_cpus: float) -> Dict[str, float]:
-    demand = {}
-    cpus = options.get("num_cpus")
-    demand["CPU"] = float(default_cpus if cpus is None else cpus)
-    if options.get("num_gpus"):
-        demand["GPU"] = float(options["num_gpus"])
-    if options.get("memory"):
-        demand["memory"] = float(options["memory"])
-    for k, v in (options.get("resources") or {}).items():
-        demand[k] = float(v)
-    return {k: v for k, v in demand.items() if v}
 
 
 def export_function(w, pickled: bytes, function_id: bytes) -> None:
@@ -108,44 +63,49 @@ def serialize_args(w, args, kwargs):
     if sv.total_size > serialization.INLINE_LIMIT:
         # Too large to travel in the task: put it in shared memory and pass
         # it as the last dependency (the worker maps it without a copy).
-        ref = worker_mod.store_value(w, os.urandom(20), sv)
+        ref = worker_mod.store_value(w, _miniray_core.new_object_id(), sv)
         keep.append(ref)
         deps.append(ref._id)
         return bytes((serialization.ARGS_IN_OBJECT,)), deps, [], keep
     return sv.to_bytes(), deps, sv.contained, keep
 
 
-# retry_exceptions=[SomeError, ...] travels with the task here: the worker
-# decides whether what the task raised is one to retry.
-RETRY_TYPES_KEY = "_miniray_retry_exceptions"
-
-
 def runtime_env_json(options: Dict[str, Any]) -> str:
-    env = dict(options.get("runtime_env") or {})
-    retry = options.get("retry_exceptions")
-    if isinstance(retry, (list, tuple)):
-        for t in retry:
-            if not (isinstance(t, type) and issubclass(t, BaseException)):
-                raise TypeError(f"retry_exceptions must list exception classes, got {t!r}")
-        env[RETRY_TYPES_KEY] = base64.b64encode(cloudpickle.dumps(tuple(retry))).decode()
+    env = options.get("runtime_env")
     return json.dumps(env) if env else ""
 
 
-class _Submission:
-    """A task's options resolved once (not on every .remote() call)."""
+class SpecTemplate:
+    """An rpc.TaskSpec with the fields that are the same for every call made
+    with one options set; each call adds its arguments (and gets a task id)."""
 
-    __slots__ = ("num_returns", "resources", "max_retries", "retry_exceptions",
-                 "runtime_env", "name")
+    __slots__ = ("spec", "num_returns")
 
-    def __init__(self, options: Dict[str, Any], default_name: str):
-        num_returns = options.get("num_returns")
-        self.num_returns = 1 if num_returns is None else int(num_returns)
-        self.resources = resource_demand(options, 1.0)
-        max_retries = options.get("max_retries")
-        self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else int(max_retries)
-        self.retry_exceptions = bool(options.get("retry_exceptions", False))
-        self.runtime_env = runtime_env_json(options)
-        self.name = options.get("name") or default_name
+    def __init__(self, spec):
+        self.spec = spec
+        self.num_returns = spec.num_returns  # read once, not per call
+
+
+def task_spec_template(options: Dict[str, Any], name: str, function_id: bytes) -> SpecTemplate:
+    """The template of a task's calls with these options."""
+    num_returns = options.get("num_returns")
+    max_retries = options.get("max_retries")
+    retry = options.get("retry_exceptions")
+    spec = rpc.TaskSpec(
+        type=rpc.TaskType.NORMAL_TASK,
+        name=options.get("name") or name,
+        function_id=function_id,
+        num_returns=1 if num_returns is None else int(num_returns),
+        required_resources=resource_demand(options, 1.0),
+        max_retries=DEFAULT_MAX_RETRIES if max_retries is None else int(max_retries),
+        retry_exceptions=bool(retry),
+        runtime_env=runtime_env_json(options),
+    )
+    if isinstance(retry, (list, tuple)):
+        # Only these classes are retried: the worker, which can unpickle
+        # them, judges what the task raised.
+        spec.serialized_retry_exception_allowlist = cloudpickle.dumps(tuple(retry))
+    return SpecTemplate(spec)
 
 
 class RemoteFunction:
@@ -155,10 +115,10 @@ class RemoteFunction:
         self._function = function
         self._options = validate_options(dict(options), TASK_OPTIONS, "remote functions")
         self._name = getattr(function, "__name__", "function")
-        self._submission = _Submission(self._options, self._name)
         self._signature = None
         self._pickled = None
         self._function_id = None
+        self._spec = None  # the TaskSpec template of the default options
         self.__doc__ = function.__doc__
         self.__name__ = self._name
         self.__wrapped__ = function
@@ -178,9 +138,13 @@ class RemoteFunction:
         return _OptionsWrapper(self, self._options, options)
 
     def remote(self, *args, **kwargs):
-        return self._remote(args, kwargs, self._submission)
+        w = self._prepare(args, kwargs)
+        if self._spec is None:
+            self._spec = task_spec_template(self._options, self._name, self._function_id)
+        return self._submit(w, self._spec, args, kwargs)
 
-    def _remote(self, args, kwargs, sub: _Submission):
+    def _prepare(self, args, kwargs):
+        """Checks the call against the signature and exports the function."""
         w = worker_mod._ensure_connected()
         if self._signature is None:
             try:
@@ -196,13 +160,14 @@ class RemoteFunction:
             self._pickled = cloudpickle.dumps(self._function)
             self._function_id = hashlib.sha1(self._pickled).digest()
         export_function(w, self._pickled, self._function_id)
+        return w
+
+    @staticmethod
+    def _submit(w, template: SpecTemplate, args, kwargs):
         blob, deps, contained, keep = serialize_args(w, args, kwargs)
-        ids = w.core.submit_task(
-            os.urandom(16), sub.name, self._function_id, blob, deps, contained,
-            sub.num_returns, sub.resources, sub.max_retries, sub.retry_exceptions,
-            sub.runtime_env, b"")
+        ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep  # the task now holds its argument object
-        return worker_mod.refs_for_returns(w, ids, sub.num_returns)
+        return worker_mod.refs_for_returns(w, ids, template.num_returns)
 
 
 class _OptionsWrapper:
@@ -212,10 +177,13 @@ class _OptionsWrapper:
         self._fn = fn
         self._options = dict(base)
         self._options.update(validate_options(overrides, TASK_OPTIONS, "remote functions"))
-        self._submission = _Submission(self._options, fn._name)
+        self._spec = None
 
     def remote(self, *args, **kwargs):
-        return self._fn._remote(args, kwargs, self._submission)
+        w = self._fn._prepare(args, kwargs)
+        if self._spec is None:
+            self._spec = task_spec_template(self._options, self._fn._name, self._fn._function_id)
+        return self._fn._submit(w, self._spec, args, kwargs)
 
     def options(self, **options):
         return _OptionsWrapper(self._fn, self._options, options)

@@ -22,6 +22,9 @@ import threading
 from typing import Any, List, Optional, Tuple
 
 import cloudpickle
+from _miniray_core import Message, rpc
+
+from miniray import exceptions
 
 PICKLE = 0
 PICKLE_OOB = 1
@@ -164,3 +167,34 @@ def deserialize(data) -> Tuple[int, Any]:
     offsets = _oob_layout(pickle_len, list(lens))
     buffers = [view[off:off + ln] for off, ln in zip(offsets[1:-1], lens)]
     return kind, pickle.loads(view[offsets[0]:offsets[0] + pickle_len], buffers=buffers)
+
+
+# Errors the runtime stores in an object (rpc.ErrorType), as exceptions.
+_ERROR_CLASSES = {
+    rpc.ErrorType.WORKER_DIED: exceptions.WorkerCrashedError,
+    rpc.ErrorType.TASK_CANCELLED: exceptions.TaskCancelledError,
+    rpc.ErrorType.RUNTIME_ENV_SETUP_FAILED: exceptions.RuntimeEnvSetupError,
+}
+
+
+def error_to_exception(error: Message) -> BaseException:
+    """The exception for an rpc.ObjectError the runtime stored."""
+    if error.type == rpc.ErrorType.ACTOR_DIED:
+        return exceptions.ActorDiedError(error_msg=error.message)
+    cls = _ERROR_CLASSES.get(error.type)
+    if cls is not None:
+        return cls(error.message)
+    return exceptions.ObjectLostError(message=error.message)
+
+
+def deserialize_value(value) -> Any:
+    """A value from a Get reply (bytes, a shared-memory Buffer, or the
+    runtime's ObjectError); raises the error it holds, if any."""
+    if isinstance(value, Message):
+        raise error_to_exception(value)
+    kind, obj = deserialize(value)
+    if kind == TASK_ERROR:
+        if isinstance(obj, exceptions.RayTaskError):
+            raise obj.as_instanceof_cause()
+        raise obj
+    return obj

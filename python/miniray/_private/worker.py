@@ -7,79 +7,18 @@ CoreWorker (C++) does the talking; this module turns Python values into
 bytes and back and raises the right exceptions.
 """
 import atexit
-import contextvars
 import json
 import os
 import sys
-import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import _miniray_core
+from _miniray_core import rpc
 
-from miniray import exceptions
 from miniray._private import serialization
 from miniray._private.object_ref import ObjectRef
-
-DRIVER = "driver"
-WORKER = "worker"
-
-# Node error codes (ErrorType in cpp/src/common/message.h).
-_WORKER_DIED, _OBJECT_LOST, _TASK_CANCELLED, _ACTOR_DIED = 1, 2, 3, 4
-
-
-_current_task: contextvars.ContextVar = contextvars.ContextVar(
-    "miniray_current_task", default=(None, None, ()))
-
-
-class Worker:
-    """Everything this process knows about its miniray session."""
-
-    def __init__(self):
-        self.mode: Optional[str] = None
-        self.core = None  # _miniray_core.CoreWorker
-        self.node = None  # _miniray_core.NodeRuntime (driver only)
-        self.lock = threading.RLock()
-        self.namespace = "default"
-        self.job_id = "01000000"
-        self.job_runtime_env: Dict[str, Any] = {}
-        self.exported_functions: set = set()
-        self.function_cache: Dict[bytes, Any] = {}
-        # The actor this worker process hosts (worker mode).
-        self.actor_id: Optional[bytes] = None
-        self.actor_instance: Any = None
-
-    # The task being run (worker mode). A context variable, not a field:
-    # threaded and async actors run several calls at once.
-    @property
-    def current_task_id(self) -> Optional[bytes]:
-        return _current_task.get()[0]
-
-    @property
-    def current_task_name(self) -> Optional[str]:
-        return _current_task.get()[1]
-
-    @property
-    def current_gpu_ids(self) -> List[int]:
-        return list(_current_task.get()[2])
-
-    def set_current_task(self, task_id: Optional[bytes] = None, name: Optional[str] = None,
-                         gpu_ids=()) -> None:
-        _current_task.set((task_id, name, tuple(gpu_ids)))
-
-    @property
-    def connected(self) -> bool:
-        return self.core is not None
-
-    def reset(self):
-        self.mode = None
-        self.core = None
-        self.node = None
-        self.exported_functions = set()
-        self.function_cache = {}
-        self.job_runtime_env = {}
-
-
-global_worker = Worker()
+from miniray._private.ray_option_utils import check_number, check_resources
+from miniray._private.worker_state import DRIVER, WORKER, Worker, global_worker  # noqa: F401
 
 
 def _ensure_connected() -> Worker:
@@ -129,30 +68,6 @@ def _default_object_store_memory() -> int:
     return max(64 << 20, int(total * 0.3))
 
 
-def _check_number(name: str, value, *, allow_none=True, integer=False):
-    if value is None and allow_none:
-        return
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        raise TypeError(f"{name} must be a{'n integer' if integer else ' number'}, "
-                        f"got {value!r} of type {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-
-
-def check_resources(resources) -> None:
-    """Validates a `resources` dict of custom resource amounts."""
-    if resources is None:
-        return
-    if not isinstance(resources, dict):
-        raise TypeError(f"resources must be a dict, got {type(resources).__name__}")
-    for k, v in resources.items():
-        if k in ("CPU", "GPU"):
-            raise ValueError("Use the 'num_cpus' and 'num_gpus' keyword instead of "
-                             "'CPU' and 'GPU' in 'resources' keyword")
-        _check_number(f"resources[{k!r}]", v, allow_none=False)
-
-
 def refs_for_returns(w: "Worker", ids: List[bytes], num_returns: int):
     """What .remote() returns: one ObjectRef, a list of them, or None."""
     refs = [ObjectRef(i, w.core) for i in ids]
@@ -189,9 +104,9 @@ def init(num_cpus: Optional[int] = None, num_gpus: Optional[float] = None,
                                "'miniray.shutdown()' prior to 'miniray.init()'.")
         if num_workers is not None and num_cpus is None:
             num_cpus = num_workers
-        _check_number("num_cpus", num_cpus, integer=False)
-        _check_number("num_gpus", num_gpus)
-        _check_number("object_store_memory", object_store_memory, integer=True)
+        check_number("num_cpus", num_cpus, integer=False)
+        check_number("num_gpus", num_gpus)
+        check_number("object_store_memory", object_store_memory, integer=True)
         check_resources(resources)
         if runtime_env is not None and not isinstance(runtime_env, dict):
             raise TypeError("runtime_env must be a dict")
@@ -224,14 +139,14 @@ def init(num_cpus: Optional[int] = None, num_gpus: Optional[float] = None,
         if kwargs.get("log_to_driver") is False:
             worker_env["MINIRAY_LOG_TO_DRIVER"] = "0"
 
-        node = _miniray_core.NodeRuntime(
+        node = _miniray_core.NodeRuntime(rpc.NodeConfig(
             resources=totals,
             object_store_memory=store_memory,
             prestart_workers=int(max(1, min(num_cpus, 64))) if num_cpus >= 1 else 1,
             max_workers=max(8, int(num_cpus) * 8),
             worker_argv=[sys.executable, "-m", "miniray._private.worker_main"],
             worker_env=[f"{k}={v}" for k, v in worker_env.items()],
-        )
+        ))
         w.node = node
         w.core = _miniray_core.CoreWorker.connect_local(node)
         w.mode = DRIVER
@@ -298,7 +213,7 @@ def put(value: Any, *, _owner=None) -> ObjectRef:
                         "want to do this, you can wrap the ObjectRef in a list and "
                         "call 'put' on it.")
     w = _ensure_connected()
-    return store_value(w, os.urandom(20), serialization.serialize(value))
+    return store_value(w, _miniray_core.new_object_id(), serialization.serialize(value))
 
 
 def store_value(w: Worker, id_bytes: bytes, sv: serialization.SerializedValue) -> ObjectRef:
@@ -315,33 +230,6 @@ def store_value(w: Worker, id_bytes: bytes, sv: serialization.SerializedValue) -
     return ObjectRef(id_bytes, core)
 
 
-def _to_exception(value) -> Optional[BaseException]:
-    """The exception a stored value stands for, if it is an error."""
-    if isinstance(value, tuple):
-        code, message = value
-        if code == _WORKER_DIED:
-            return exceptions.WorkerCrashedError(message)
-        if code == _TASK_CANCELLED:
-            return exceptions.TaskCancelledError(message)
-        if code == _ACTOR_DIED:
-            return exceptions.ActorDiedError(error_msg=message)
-        return exceptions.ObjectLostError(message=message)
-    return None
-
-
-def deserialize_value(value) -> Any:
-    """A value from a Get reply; raises the stored error if it is one."""
-    err = _to_exception(value)
-    if err is not None:
-        raise err
-    kind, obj = serialization.deserialize(value)
-    if kind == serialization.TASK_ERROR:
-        if isinstance(obj, exceptions.RayTaskError):
-            raise obj.as_instanceof_cause()
-        raise obj
-    return obj
-
-
 def _refs_from(object_refs, what: str) -> List[ObjectRef]:
     if not isinstance(object_refs, (list, tuple)):
         raise TypeError(f"{what} expects an ObjectRef or a list of ObjectRefs, "
@@ -355,7 +243,7 @@ def _refs_from(object_refs, what: str) -> List[ObjectRef]:
 def _timeout_arg(timeout) -> float:
     if timeout is None:
         return -1.0
-    _check_number("timeout", timeout, allow_none=False)
+    check_number("timeout", timeout, allow_none=False)
     return float(timeout)
 
 
@@ -367,7 +255,7 @@ def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
     single = isinstance(object_refs, ObjectRef)
     refs = [object_refs] if single else _refs_from(object_refs, "get")
     values = w.core.get([r._id for r in refs], _timeout_arg(timeout))
-    results = [deserialize_value(v) for v in values]
+    results = [serialization.deserialize_value(v) for v in values]
     return results[0] if single else results
 
 
@@ -382,7 +270,7 @@ def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
     refs = _refs_from(object_refs, "wait")
     if len(set(refs)) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
-    _check_number("num_returns", num_returns, allow_none=False, integer=True)
+    check_number("num_returns", num_returns, allow_none=False, integer=True)
     if num_returns > len(refs):
         raise ValueError(f"num_returns ({num_returns}) cannot exceed the number of "
                          f"object refs ({len(refs)})")
@@ -413,13 +301,14 @@ def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
 
 def cluster_resources() -> Dict[str, float]:
     """The node's total resources, e.g. {"CPU": 2.0, "memory": ..., ...}."""
-    return dict(_ensure_connected().core.resources()[0])
+    return dict(_ensure_connected().core.resources().total)
 
 
 def available_resources() -> Dict[str, float]:
     """Resources not held by running tasks and actors (zero ones omitted)."""
-    total, available = _ensure_connected().core.resources()
-    return {k: v for k, v in available.items() if v > 0 or k not in total}
+    reply = _ensure_connected().core.resources()
+    total = reply.total
+    return {k: v for k, v in reply.available.items() if v > 0 or k not in total}
 
 
 def nodes() -> List[Dict[str, Any]]:

@@ -66,8 +66,8 @@ def _actor_runner(w, executor, options):
     """How this actor runs its calls: one at a time in this thread (the
     default), on a pool of max_concurrency threads, or on one asyncio event
     loop for async actors (at most max_concurrency calls at once)."""
-    concurrency = options.get("max_concurrency", 1)
-    if options.get("is_async"):
+    concurrency = max(1, options.max_concurrency)
+    if options.is_asyncio:
         import asyncio
         import threading
         loop = asyncio.new_event_loop()
@@ -111,11 +111,11 @@ def main():
     try:
         run = executor.execute_task
         while True:
-            raw = core.next_task(-1.0)
-            if raw is None:  # the node is gone
+            request = core.next_task(-1.0)
+            if request is None:  # the node is gone
                 break
-            task = executor.Task(raw)
-            del raw
+            task = executor.Task(core, request)
+            del request
             if task.actor_creation:
                 run = _actor_runner(w, executor, executor.create_actor(w, task))
             else:

@@ -1,0 +1,37 @@
+// KvStore: the node's small key-value table (Ray's internal KV). Drivers
+// export functions and actor classes here once ("fn:<id>" -> cloudpickle
+// bytes); workers fetch and cache them.
+//
+// Thread-safety: none; the node's lock guards it.
+#ifndef MINIRAY_NODE_KV_STORE_H_
+#define MINIRAY_NODE_KV_STORE_H_
+
+#include <string>
+#include <unordered_map>
+
+namespace miniray {
+
+class KvStore {
+ public:
+  // Stores `value` under `key`; an existing value is kept unless `overwrite`.
+  void Put(const std::string& key, std::string value, bool overwrite) {
+    if (overwrite) {
+      map_[key] = std::move(value);
+    } else {
+      map_.emplace(key, std::move(value));
+    }
+  }
+  // The value under `key`, or null.
+  const std::string* Get(const std::string& key) const {
+    auto it = map_.find(key);
+    return it == map_.end() ? nullptr : &it->second;
+  }
+  size_t size() const { return map_.size(); }
+
+ private:
+  std::unordered_map<std::string, std::string> map_;
+};
+
+}  // namespace miniray
+
+#endif  // MINIRAY_NODE_KV_STORE_H_

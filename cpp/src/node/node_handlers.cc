@@ -1,0 +1,509 @@
+// NodeRuntime: what each client message does, and how the components'
+// decisions are carried out. Everything here runs with mu_ held.
+#include <signal.h>
+
+#include <string>
+
+#include "common/socket.h"
+#include "node/node_runtime.h"
+
+namespace miniray {
+namespace {
+
+void SetStatus(const Status& s, rpc::StatusProto* out) {
+  out->set_code(static_cast<int32_t>(s.code()));
+  out->set_message(s.message());
+}
+
+}  // namespace
+
+void NodeRuntime::SendLocked(ClientId client, rpc::NodeMessage message) {
+  auto it = clients_.find(client);
+  if (it != clients_.end()) it->second->Send(std::move(message));
+}
+
+ClientConnection* NodeRuntime::WorkerClientLocked(const WorkerID& worker) {
+  auto wit = worker_clients_.find(worker);
+  if (wit == worker_clients_.end()) return nullptr;
+  auto cit = clients_.find(wit->second);
+  return cit == clients_.end() ? nullptr : cit->second.get();
+}
+
+void NodeRuntime::SignalWorkerLocked(const WorkerID& worker, int signal) {
+  ClientConnection* conn = WorkerClientLocked(worker);
+  if (conn) pool_.Signal(conn->pid, signal);
+}
+
+// ---------------------------------------------------------------------------
+// Dispatch
+
+void NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m) {
+  uint64_t request_id = m.request_id();
+  switch (m.body_case()) {
+    case rpc::ClientMessage::kRegisterClient:
+      return RegisterLocked(conn, m.register_client());
+    case rpc::ClientMessage::kSubmitTask:
+      return SubmitTaskLocked(conn, std::move(*m.mutable_submit_task()));
+    case rpc::ClientMessage::kTaskDone:
+      return TaskDoneLocked(conn, std::move(*m.mutable_task_done()));
+    case rpc::ClientMessage::kPut:
+      return objects_->Put(conn->id, std::move(*m.mutable_put()), &events_);
+    case rpc::ClientMessage::kCreate: {
+      rpc::NodeMessage reply;
+      reply.set_request_id(request_id);
+      auto* r = reply.mutable_create_reply();
+      auto offset = objects_->Create(conn->id, ObjectID::FromBinary(m.create().object_id()),
+                                     m.create().size());
+      SetStatus(offset.status(), r->mutable_status());
+      if (offset.ok()) r->set_offset(*offset);
+      return conn->Send(std::move(reply));
+    }
+    case rpc::ClientMessage::kSeal:
+      (void)objects_->Seal(conn->id, std::move(*m.mutable_seal()), &events_);
+      return;
+    case rpc::ClientMessage::kGet:
+      return objects_->Get(conn->id, request_id,
+                           TaskSpecification::ToIds(m.get().object_ids()), &events_);
+    case rpc::ClientMessage::kWait:
+      return objects_->Wait(conn->id, request_id,
+                            TaskSpecification::ToIds(m.wait().object_ids()),
+                            m.wait().num_returns(), &events_);
+    case rpc::ClientMessage::kExpire:
+      return objects_->Expire(conn->id, m.expire().request_id(), &events_);
+    case rpc::ClientMessage::kRefDelta:
+      return objects_->UpdateClientRefs(conn->id, m.ref_delta(), &events_);
+    case rpc::ClientMessage::kRelease:
+      return objects_->Release(conn->id, m.release());
+    case rpc::ClientMessage::kKvPut:
+      return kv_.Put(m.kv_put().key(), std::move(*m.mutable_kv_put()->mutable_value()),
+                     m.kv_put().overwrite());
+    case rpc::ClientMessage::kKvGet: {
+      rpc::NodeMessage reply;
+      reply.set_request_id(request_id);
+      auto* r = reply.mutable_kv_get_reply();
+      if (const std::string* v = kv_.Get(m.kv_get().key())) {
+        r->set_found(true);
+        r->set_value(*v);
+      }
+      return conn->Send(std::move(reply));
+    }
+    case rpc::ClientMessage::kGetResources: {
+      rpc::NodeMessage reply;
+      reply.set_request_id(request_id);
+      auto* r = reply.mutable_resources_reply();
+      for (const auto& [k, v] : scheduler_.total().ToMap()) (*r->mutable_total())[k] = v;
+      for (const auto& [k, v] : scheduler_.available().ToMap()) (*r->mutable_available())[k] = v;
+      return conn->Send(std::move(reply));
+    }
+    case rpc::ClientMessage::kCreateActor:
+      return CreateActorLocked(conn, request_id, std::move(*m.mutable_create_actor()));
+    case rpc::ClientMessage::kGetActor:
+      return GetActorLocked(conn, request_id, m.get_actor());
+    case rpc::ClientMessage::kKillActor: {
+      ActorID id = ActorID::FromBinary(m.kill_actor().actor_id());
+      bool dead_now = false;
+      if (actors_.Kill(id, m.kill_actor().no_restart(), &dead_now)) {
+        StopActorWorkerLocked(id);  // its worker's death decides: restart or dead
+      } else if (dead_now) {
+        MarkActorDeadLocked(id, "The actor was killed by miniray.kill().");
+      }
+      return;
+    }
+    case rpc::ClientMessage::kCancelTask:
+      return CancelTaskLocked(m.cancel_task());
+    case rpc::ClientMessage::BODY_NOT_SET:
+      Log("dropping a message with no body");
+      return;
+  }
+}
+
+// Carries out what the object table reported, and schedules, until there
+// is nothing left to do (each step may produce more events).
+void NodeRuntime::SettleLocked() {
+  if (stopped_) return;
+  while (true) {
+    if (!events_.empty()) {
+      ObjectEvents events = std::move(events_);
+      events_ = ObjectEvents();
+      ApplyLocked(events);
+    } else if (schedule_needed_) {
+      schedule_needed_ = false;
+      ScheduleLocked();
+    } else {
+      return;
+    }
+  }
+}
+
+void NodeRuntime::ApplyLocked(ObjectEvents& events) {
+  for (auto& [client, message] : events.replies) SendLocked(client, std::move(message));
+  for (ClientId client : events.unblocked) {
+    auto it = clients_.find(client);
+    if (it != clients_.end() && it->second->kind == rpc::TASK_WORKER && it->second->registered) {
+      scheduler_.WorkerUnblocked(it->second->worker_id);
+    }
+  }
+  for (ClientId client : events.blocked) {
+    // A worker waiting in get()/wait() lends its CPUs to other tasks.
+    auto it = clients_.find(client);
+    if (it != clients_.end() && it->second->kind == rpc::TASK_WORKER && it->second->registered) {
+      scheduler_.WorkerBlocked(it->second->worker_id);
+      schedule_needed_ = true;
+    }
+  }
+  if (!events.ready.empty()) {
+    for (const auto& id : events.ready) {
+      if (scheduler_.ObjectReady(id)) schedule_needed_ = true;
+    }
+    for (const auto& actor : actors_.Waiting()) FlushActorLocked(actor);
+  }
+  for (const auto& actor : events.handles_gone) ActorHandlesGoneLocked(actor);
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+
+void NodeRuntime::RegisterLocked(ClientConnection* conn, const rpc::RegisterClientRequest& m) {
+  if (!conn->can_pass_fds() || conn->registered) {
+    Log("dropping a second registration");
+    return;
+  }
+  conn->registered = true;
+  conn->kind = m.kind();
+  conn->worker_id = WorkerID::FromBinary(m.worker_id());
+  worker_clients_[conn->worker_id] = conn->id;
+  (void)pool_.Registered(conn->pid, conn->worker_id);
+  rpc::NodeMessage reply;
+  reply.mutable_register_reply()->set_node_id(node_id_.Binary());
+  reply.mutable_register_reply()->set_arena_size(store_->arena()->size());
+  conn->SendWithFd(reply, store_->arena()->fd());
+  if (conn->kind == rpc::TASK_WORKER) {
+    scheduler_.AddWorker(conn->worker_id);
+    schedule_needed_ = true;
+  }
+}
+
+void NodeRuntime::DisconnectLocked(ClientConnection* conn, const std::string& cause) {
+  auto found = clients_.find(conn->id);
+  if (found == clients_.end()) return;  // disconnected already
+  std::shared_ptr<ClientConnection> keep = found->second;  // alive until we return
+  objects_->DropClient(conn->id, &events_);
+  if (conn->registered && conn->kind == rpc::TASK_WORKER) {
+    WorkerID wid = conn->worker_id;
+    worker_clients_.erase(wid);
+    std::optional<TaskID> task = scheduler_.RemoveWorker(wid);
+    if (!actors_.ActorOf(wid).IsNil()) {
+      ActorWorkerDiedLocked(wid, cause);
+    } else if (task && !stopping_) {
+      FailureDecision d = tasks_.OnWorkerDied(*task, cause);
+      if (d.retry) {
+        Log("worker running task " + tasks_.Find(*task)->spec.Name() + " died (" + cause +
+            "); retrying");
+        tasks_.Find(*task)->worker = WorkerID::Nil();
+        SubmitToSchedulerLocked(tasks_.Find(*task)->spec);
+      } else if (d.error != rpc::ERROR_TYPE_UNSPECIFIED) {
+        FailTaskLocked(*task, d.error, d.message);
+      }
+    }
+  }
+  clients_.erase(conn->id);
+  schedule_needed_ = true;
+}
+
+// ---------------------------------------------------------------------------
+// Tasks
+
+void NodeRuntime::SubmitToSchedulerLocked(const TaskSpecification& spec) {
+  scheduler_.SubmitTask(spec.TaskId(), spec.Name(),
+                        ResourceSet::FromMap(spec.message().required_resources()),
+                        objects_->Missing(spec.Dependencies()));
+  schedule_needed_ = true;
+}
+
+void NodeRuntime::SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m) {
+  TaskID id = TaskID::FromBinary(m.task_id());
+  TaskID parent = conn->kind == rpc::TASK_WORKER ? conn->running_task : TaskID::Nil();
+  TaskEntry* entry = tasks_.Add(TaskSpecification(std::move(m)), parent);
+  if (!entry) {
+    Log("dropping a task whose id is already in use: " + id.Hex());
+    return;
+  }
+  const TaskSpecification& spec = entry->spec;
+  objects_->AddReferences(spec.HeldReferences());
+  for (uint32_t i = 0; i < spec.NumReturns(); ++i) {
+    objects_->AddPendingObject(conn->id, spec.ReturnId(i));  // the submitter's handle
+  }
+  if (spec.IsActorTask()) {
+    // Method calls bypass the scheduler: they queue on their actor, in order.
+    ActorID actor = spec.ActorId();
+    Status queued = actors_.Enqueue(actor, id);
+    if (!queued.ok()) return FailTaskLocked(id, rpc::ACTOR_DIED, queued.message());
+    return FlushActorLocked(actor);
+  }
+  SubmitToSchedulerLocked(spec);
+}
+
+void NodeRuntime::ScheduleLocked() {
+  Decisions d = scheduler_.Schedule();
+  for (const auto& w : d.warnings) Log("warning: " + w);
+  if (d.workers_to_start > 0) {
+    launch_pending_ += d.workers_to_start;
+    uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));  // the event loop launches them
+  }
+  for (const auto& dispatch : d.dispatches) DispatchLocked(dispatch);
+}
+
+void NodeRuntime::DispatchLocked(const Dispatch& d) {
+  TaskEntry* task = tasks_.Find(d.task_id);
+  ClientConnection* worker = WorkerClientLocked(d.worker);
+  if (!task || !worker) {  // ended meanwhile: the worker is free again
+    scheduler_.TaskFinished(d.worker);
+    schedule_needed_ = true;
+    return;
+  }
+  task->worker = d.worker;
+  if (task->spec.IsActorCreationTask()) {
+    if (!actors_.Placed(task->spec.ActorId(), d.worker)) {  // died before placement
+      scheduler_.TaskFinished(d.worker);
+      FinishTaskLocked(d.task_id);
+      schedule_needed_ = true;
+      return;
+    }
+  } else {
+    worker->running_task = d.task_id;
+  }
+  SendTaskLocked(worker, *task, d.gpu_ids);
+}
+
+// Sends a task with the values of its dependencies (shared ones pinned for
+// the worker, which releases them when done).
+void NodeRuntime::SendTaskLocked(ClientConnection* worker, const TaskEntry& task,
+                                 std::vector<int64_t> gpu_ids) {
+  rpc::NodeMessage m;
+  auto* execute = m.mutable_execute_task();
+  *execute->mutable_task_spec() = task.spec.message();
+  for (const auto& dep : task.spec.message().dependencies()) {
+    *execute->add_args() = objects_->ValueFor(worker->id, ObjectID::FromBinary(dep));
+  }
+  for (int64_t g : gpu_ids) execute->add_gpu_ids(g);
+  worker->Send(std::move(m));
+}
+
+void NodeRuntime::TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m) {
+  TaskID id = TaskID::FromBinary(m.task_id());
+  TaskEntry* task = tasks_.Find(id);
+  if (!task) return;
+  const TaskSpecification& spec = task->spec;
+  ActorID actor = spec.ActorId();
+  if (m.cancelled()) {  // an actor call the worker dropped before running it
+    std::string why = "Task '" + spec.Name() + "' was cancelled.";
+    bool stop = actors_.CallEnded(actor, id, false);
+    FailTaskLocked(id, rpc::TASK_CANCELLED, why);
+    if (stop) StopActorWorkerLocked(actor);
+    return;
+  }
+  if (spec.IsActorCreationTask()) {
+    FinishTaskLocked(id);  // its arguments stay referenced: restarts re-run it
+    ActorEntry* entry = actors_.Find(actor);
+    if (!entry) return;
+    if (m.application_error()) {
+      scheduler_.ActorCreated(conn->worker_id, ResourceSet());
+      StopActorWorkerLocked(actor);
+      MarkActorDeadLocked(actor,
+                          "The actor died because of an error raised in its creation task: " +
+                              m.creation_error());
+    } else if (entry->state != ActorEntry::kDead) {
+      scheduler_.ActorCreated(conn->worker_id,
+                              ResourceSet::FromMap(entry->options().lifetime_resources()));
+      actors_.Created(actor);
+      FlushActorLocked(actor);
+    }
+    schedule_needed_ = true;
+    return;
+  }
+  if (spec.IsActorTask()) {
+    objects_->StoreReturns(conn->id, m.mutable_returns(), &events_);
+    FinishTaskLocked(id);
+    if (actors_.CallEnded(actor, id, m.actor_exiting())) StopActorWorkerLocked(actor);
+    return;
+  }
+  scheduler_.TaskFinished(conn->worker_id);
+  conn->running_task = TaskID::Nil();
+  schedule_needed_ = true;
+  if (m.application_error() && tasks_.ShouldRetryApplicationError(id, m.retry_allowed())) {
+    objects_->AbortReturns(conn->id, m.returns());
+    task->worker = WorkerID::Nil();
+    SubmitToSchedulerLocked(task->spec);
+    return;
+  }
+  objects_->StoreReturns(conn->id, m.mutable_returns(), &events_);
+  FinishTaskLocked(id);
+}
+
+// The task ended: a plain task or call releases its arguments. (An actor's
+// creation task keeps them for restarts; the actor's death releases them.)
+void NodeRuntime::FinishTaskLocked(const TaskID& id) {
+  std::optional<TaskSpecification> spec = tasks_.Finish(id);
+  if (spec && !spec->IsActorCreationTask()) {
+    objects_->RemoveReferences(spec->HeldReferences(), &events_);
+  }
+}
+
+void NodeRuntime::FailTaskLocked(const TaskID& id, rpc::ErrorType type,
+                                 const std::string& message) {
+  TaskEntry* task = tasks_.Find(id);
+  if (!task) return;
+  for (auto& v : TaskManager::ErrorReturns(task->spec, type, message)) {
+    objects_->StoreError(ObjectID::FromBinary(v.object_id()), type, message, &events_);
+  }
+  FinishTaskLocked(id);
+}
+
+void NodeRuntime::CancelTaskLocked(const rpc::CancelTaskRequest& m) {
+  TaskID task = ObjectID::FromBinary(m.object_id()).Task();
+  for (const auto& id : tasks_.CancelOrder(task, m.recursive())) CancelOneLocked(id, m.force());
+}
+
+void NodeRuntime::CancelOneLocked(const TaskID& id, bool force) {
+  TaskEntry* task = tasks_.Find(id);
+  if (!task || task->spec.IsActorCreationTask()) return;
+  const std::string why = "Task '" + task->spec.Name() + "' was cancelled.";
+  rpc::NodeMessage cancel;
+  auto* request = cancel.mutable_cancel_task();
+  request->set_object_id(task->spec.ReturnId(0).Binary());
+  request->set_force(force);
+  if (task->spec.IsActorTask()) {
+    // Calls still queued on the actor are dropped; the worker drops one it
+    // has not started; running ones finish.
+    ActorID actor = task->spec.ActorId();
+    if (actors_.DropQueued(actor, id)) return FailTaskLocked(id, rpc::TASK_CANCELLED, why);
+    ActorEntry* entry = actors_.Find(actor);
+    ClientConnection* worker = entry ? WorkerClientLocked(entry->worker) : nullptr;
+    if (worker) worker->Send(std::move(cancel));
+    return;
+  }
+  if (scheduler_.CancelTask(id)) return FailTaskLocked(id, rpc::TASK_CANCELLED, why);
+  ClientConnection* worker = task->worker.IsNil() ? nullptr : WorkerClientLocked(task->worker);
+  if (!worker) return;
+  task->cancelled = true;
+  if (force) {
+    pool_.Signal(worker->pid, SIGKILL);  // the disconnect fails the task
+    return;
+  }
+  // The worker records the request, then the signal interrupts the task (a
+  // KeyboardInterrupt in its main thread, as Ray does).
+  worker->Send(std::move(cancel));
+  pool_.Signal(worker->pid, SIGUSR2);
+}
+
+// ---------------------------------------------------------------------------
+// Actors
+
+void NodeRuntime::CreateActorLocked(ClientConnection* conn, uint64_t request_id,
+                                    rpc::CreateActorRequest&& m) {
+  TaskSpecification spec(std::move(*m.mutable_task_spec()));
+  rpc::NodeMessage reply;
+  reply.set_request_id(request_id);
+  auto* r = reply.mutable_actor_reply();
+  bool created = false;
+  StatusOr<ActorID> id = actors_.Register(spec, m.get_if_exists(), &created);
+  SetStatus(id.status(), r->mutable_status());
+  if (!id.ok()) return conn->Send(std::move(reply));
+  objects_->AddActorHandleRef(conn->id, *id);  // the creator's handle
+  r->set_actor_id(id->Binary());
+  r->set_handle_metadata(actors_.Find(*id)->options().handle_metadata());
+  conn->Send(std::move(reply));
+  if (!created) return;
+  // The creation task holds its arguments for the actor's whole life.
+  objects_->AddReferences(spec.HeldReferences());
+  tasks_.Add(spec, TaskID::Nil());
+  SubmitToSchedulerLocked(spec);
+}
+
+void NodeRuntime::GetActorLocked(ClientConnection* conn, uint64_t request_id,
+                                 const rpc::GetActorRequest& m) {
+  rpc::NodeMessage reply;
+  reply.set_request_id(request_id);
+  auto* r = reply.mutable_actor_reply();
+  StatusOr<ActorID> id = actors_.Lookup(m.name(), m.ray_namespace());
+  SetStatus(id.status(), r->mutable_status());
+  if (id.ok()) {
+    objects_->AddActorHandleRef(conn->id, *id);
+    r->set_actor_id(id->Binary());
+    r->set_handle_metadata(actors_.Find(*id)->options().handle_metadata());
+  }
+  conn->Send(std::move(reply));
+}
+
+void NodeRuntime::FlushActorLocked(const ActorID& id) {
+  auto ready = [this](const TaskID& call) {
+    TaskEntry* task = tasks_.Find(call);
+    if (!task) return true;
+    for (const auto& dep : task->spec.message().dependencies()) {
+      if (objects_->IsPending(ObjectID::FromBinary(dep))) return false;
+    }
+    return true;
+  };
+  std::vector<TaskID> calls = actors_.TakeSendable(id, ready);
+  if (calls.empty()) return;
+  ClientConnection* worker = WorkerClientLocked(actors_.Find(id)->worker);
+  for (const auto& call : calls) {
+    TaskEntry* task = tasks_.Find(call);
+    if (task && worker) SendTaskLocked(worker, *task, {});
+  }
+}
+
+void NodeRuntime::ActorWorkerDiedLocked(const WorkerID& worker, const std::string& cause) {
+  std::optional<ActorRestart> r = actors_.WorkerDied(worker, cause);
+  if (!r || stopping_) return;
+  if (!r->restart) return MarkActorDeadLocked(r->actor, r->why);
+  Log("restarting actor " + r->actor.Hex().substr(0, 8) + ": " + r->why);
+  // Calls that were running are retried (max_task_retries) or fail.
+  std::vector<TaskID> retried;
+  for (const auto& call : r->interrupted) {
+    if (tasks_.ConsumeRetry(call)) {
+      retried.push_back(call);
+    } else {
+      FailTaskLocked(call, rpc::ACTOR_DIED, r->why + " The call was running.");
+    }
+  }
+  actors_.Requeue(r->actor, retried);
+  const TaskSpecification& creation = actors_.Find(r->actor)->creation;
+  if (!tasks_.Contains(creation.TaskId())) tasks_.Add(creation, TaskID::Nil());
+  tasks_.Find(creation.TaskId())->worker = WorkerID::Nil();
+  SubmitToSchedulerLocked(creation);
+}
+
+void NodeRuntime::MarkActorDeadLocked(const ActorID& id, const std::string& cause) {
+  ActorDeath death = actors_.MarkDead(id, cause);
+  if (death.cause.empty()) return;  // dead already
+  for (const auto& call : death.doomed) FailTaskLocked(call, rpc::ACTOR_DIED, cause);
+  // A creation task that is queued, or whose worker is gone, ends here.
+  TaskID creation = death.creation.TaskId();
+  if (TaskEntry* task = tasks_.Find(creation)) {
+    if (scheduler_.CancelTask(creation) || !WorkerClientLocked(task->worker)) {
+      tasks_.Finish(creation);
+    }
+  }
+  objects_->RemoveReferences(death.creation.HeldReferences(), &events_);
+}
+
+void NodeRuntime::StopActorWorkerLocked(const ActorID& id) {
+  ActorEntry* actor = actors_.Find(id);
+  if (actor && !actor->worker.IsNil()) SignalWorkerLocked(actor->worker, SIGKILL);
+}
+
+void NodeRuntime::ActorHandlesGoneLocked(const ActorID& id) {
+  switch (actors_.HandlesGone(id)) {
+    case ActorManager::HandlesGoneAction::kStopWorker:
+      return StopActorWorkerLocked(id);
+    case ActorManager::HandlesGoneAction::kDead:
+      return MarkActorDeadLocked(
+          id, "The actor was terminated because all its handles went out of scope.");
+    case ActorManager::HandlesGoneAction::kNothing:
+      return;
+  }
+}
+
+}  // namespace miniray

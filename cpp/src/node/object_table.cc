@@ -1,0 +1,378 @@
+#include "node/object_table.h"
+
+#include <string>
+
+
+namespace miniray {
+namespace {
+
+rpc::ObjectValue LostValue(const ObjectID& id, const std::string& why) {
+  rpc::ObjectValue v;
+  v.set_object_id(id.Binary());
+  v.mutable_error()->set_type(rpc::OBJECT_LOST);
+  v.mutable_error()->set_message("object " + id.Hex() + " " + why);
+  return v;
+}
+
+}  // namespace
+
+ObjectTable::ObjectTable(std::shared_ptr<ObjectStore> store, std::string spill_dir)
+    : store_(std::move(store)), spill_dir_(std::move(spill_dir)) {}
+
+ObjectTable::~ObjectTable() = default;
+
+// ---------------------------------------------------------------------------
+// References
+
+void ObjectTable::AddPendingObject(ClientId owner, const ObjectID& id) {
+  objects_[id].refs += 1;
+  clients_[owner].refs[id] += 1;
+}
+
+void ObjectTable::AddActorHandleRef(ClientId client, const ActorID& actor) {
+  ObjectID hid = ObjectID::ForActorHandle(actor);
+  Entry& e = objects_[hid];
+  if (!e.ready) {  // the handle object carries no value; it only counts
+    e.ready = true;
+    e.value.set_object_id(hid.Binary());
+  }
+  e.refs += 1;
+  clients_[client].refs[hid] += 1;
+}
+
+void ObjectTable::AddReferences(const std::vector<ObjectID>& ids) {
+  for (const auto& id : ids) AddRef(id);
+}
+
+void ObjectTable::RemoveReferences(const std::vector<ObjectID>& ids, ObjectEvents* events) {
+  for (const auto& id : ids) RemoveRef(id, events);
+}
+
+void ObjectTable::UpdateClientRefs(ClientId client, const rpc::RefDelta& delta,
+                                   ObjectEvents* events) {
+  ClientState& c = clients_[client];
+  for (const auto& b : delta.add()) {
+    ObjectID id = ObjectID::FromBinary(b);
+    c.refs[id] += 1;
+    AddRef(id);
+  }
+  for (const auto& b : delta.remove()) {
+    ObjectID id = ObjectID::FromBinary(b);
+    auto it = c.refs.find(id);
+    if (it == c.refs.end()) continue;  // never held: ignore
+    if (--it->second == 0) c.refs.erase(it);
+    RemoveRef(id, events);
+  }
+}
+
+void ObjectTable::AddRef(const ObjectID& id) {
+  auto it = objects_.find(id);
+  if (it != objects_.end()) it->second.refs += 1;
+}
+
+void ObjectTable::RemoveRef(const ObjectID& id, ObjectEvents* events) {
+  auto it = objects_.find(id);
+  if (it == objects_.end()) return;
+  it->second.refs -= 1;
+  MaybeFree(id, events);
+}
+
+void ObjectTable::MaybeFree(const ObjectID& id, ObjectEvents* events) {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || it->second.refs > 0 || !it->second.ready) return;
+  rpc::ObjectValue v = std::move(it->second.value);
+  bool in_memory = v.has_shared() && !it->second.spilled;
+  objects_.erase(it);  // a spill file goes with its entry
+  // Shared memory is reused only once no client maps it any more.
+  if (in_memory) (void)store_->Delete(id);
+  for (const auto& inner : v.contained()) RemoveRef(ObjectID::FromBinary(inner), events);
+  if (id.IsActorHandle()) events->handles_gone.push_back(id.Actor());
+}
+
+std::vector<ObjectID> ObjectTable::Missing(const std::vector<ObjectID>& ids) const {
+  std::vector<ObjectID> missing;
+  for (const auto& id : ids) {
+    if (IsPending(id)) missing.push_back(id);
+  }
+  return missing;
+}
+
+bool ObjectTable::IsPending(const ObjectID& id) const {
+  auto it = objects_.find(id);
+  return it != objects_.end() && !it->second.ready;
+}
+
+int64_t ObjectTable::RefCount(const ObjectID& id) const {
+  auto it = objects_.find(id);
+  return it == objects_.end() ? 0 : it->second.refs;
+}
+
+// ---------------------------------------------------------------------------
+// Values
+
+void ObjectTable::StoreValue(rpc::ObjectValue v, ObjectEvents* events) {
+  ObjectID id = ObjectID::FromBinary(v.object_id());
+  Entry& e = objects_[id];
+  if (e.ready) return;  // first value wins (a retried task may race)
+  for (const auto& inner : v.contained()) AddRef(ObjectID::FromBinary(inner));
+  e.value = std::move(v);
+  e.ready = true;
+  events->ready.push_back(id);
+  auto wit = waiters_.find(id);
+  if (wit != waiters_.end()) {
+    std::vector<uint64_t> keys = std::move(wit->second);
+    waiters_.erase(wit);
+    for (uint64_t key : keys) {
+      auto rit = requests_.find(key);
+      if (rit == requests_.end()) continue;
+      Request& r = rit->second;
+      --r.remaining;
+      size_t ready = r.ids.size() - r.remaining;
+      if (r.remaining == 0 || (r.is_wait && ready >= r.num_returns)) Reply(key, false, events);
+    }
+  }
+  MaybeFree(id, events);
+}
+
+void ObjectTable::Put(ClientId client, rpc::ObjectValue value, ObjectEvents* events) {
+  ObjectID id = ObjectID::FromBinary(value.object_id());
+  if (objects_.count(id)) return;  // ids are random: a duplicate is a retry
+  objects_[id].refs = 1;           // the putter's handle
+  clients_[client].refs[id] += 1;
+  StoreValue(std::move(value), events);
+}
+
+StatusOr<uint64_t> ObjectTable::Create(ClientId client, const ObjectID& id, uint64_t size) {
+  auto loc = Allocate(id, size);
+  if (!loc.ok()) return loc.status();
+  bool is_put = !objects_.count(id);  // task returns already have entries
+  clients_[client].creating[id] = is_put;
+  if (is_put) {
+    objects_[id].refs = 1;  // the putter's handle
+    clients_[client].refs[id] += 1;
+  }
+  return loc->offset;
+}
+
+Status ObjectTable::Seal(ClientId client, rpc::ObjectValue value, ObjectEvents* events) {
+  ObjectID id = ObjectID::FromBinary(value.object_id());
+  ClientState& c = clients_[client];
+  if (!c.creating.erase(id)) {
+    return Status::FailedPrecondition("object " + id.Hex() + " was not created by this client");
+  }
+  (void)store_->Seal(id);
+  StoreValue(std::move(value), events);
+  return Status::OK();
+}
+
+void ObjectTable::StoreReturns(ClientId client,
+                               google::protobuf::RepeatedPtrField<rpc::ObjectValue>* returns,
+                               ObjectEvents* events) {
+  ClientState& c = clients_[client];
+  for (auto& v : *returns) {
+    if (v.has_shared()) {
+      ObjectID id = ObjectID::FromBinary(v.object_id());
+      (void)store_->Seal(id);
+      c.creating.erase(id);
+    }
+    StoreValue(std::move(v), events);
+  }
+}
+
+void ObjectTable::AbortReturns(ClientId client,
+                               const google::protobuf::RepeatedPtrField<rpc::ObjectValue>& returns) {
+  ClientState& c = clients_[client];
+  for (const auto& v : returns) {
+    if (!v.has_shared()) continue;
+    ObjectID id = ObjectID::FromBinary(v.object_id());
+    (void)store_->Abort(id);
+    c.creating.erase(id);
+  }
+}
+
+void ObjectTable::StoreError(const ObjectID& id, rpc::ErrorType type, const std::string& message,
+                             ObjectEvents* events) {
+  rpc::ObjectValue v;
+  v.set_object_id(id.Binary());
+  v.mutable_error()->set_type(type);
+  v.mutable_error()->set_message(message);
+  StoreValue(std::move(v), events);
+}
+
+rpc::ObjectValue ObjectTable::ValueFor(ClientId client, const ObjectID& id) {
+  auto it = objects_.find(id);
+  if (it == objects_.end() || !it->second.ready) {
+    return LostValue(id, "was freed: no reference to it remained");
+  }
+  if (it->second.spilled) {
+    Status restored = Restore(id, it->second);
+    if (!restored.ok()) {
+      return LostValue(id, "is spilled to disk and could not be restored: " + restored.message());
+    }
+  }
+  rpc::ObjectValue v = it->second.value;
+  v.clear_contained();  // the receiver counts what it deserializes itself
+  if (v.has_shared()) {
+    // The client maps the value in place; it releases this pin when done.
+    if (store_->Pin(id).ok()) clients_[client].pins[id] += 1;
+  }
+  return v;
+}
+
+void ObjectTable::Release(ClientId client, const rpc::ReleaseObjects& release) {
+  ClientState& c = clients_[client];
+  for (const auto& b : release.object_ids()) {
+    ObjectID id = ObjectID::FromBinary(b);
+    auto it = c.pins.find(id);
+    if (it == c.pins.end()) continue;
+    if (--it->second == 0) c.pins.erase(it);
+    (void)store_->Release(id);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Shared memory: allocation, spilling, restoring
+
+StatusOr<ObjectLocation> ObjectTable::Allocate(const ObjectID& id, uint64_t size) {
+  auto loc = store_->CreateObject(id, size);
+  while (!loc.ok() && loc.status().code() == StatusCode::kResourceExhausted &&
+         size <= store_->capacity() && SpillOne()) {
+    loc = store_->CreateObject(id, size);
+  }
+  return loc;
+}
+
+// Moves the largest object that no client maps (and that something still
+// refers to: unreferenced objects are freed at once) from shared memory to
+// an unnamed file. False when nothing can move.
+bool ObjectTable::SpillOne() {
+  Entry* victim = nullptr;
+  ObjectID victim_id;
+  for (auto& [id, e] : objects_) {
+    if (!e.ready || !e.value.has_shared() || e.spilled || store_->IsPinned(id)) continue;
+    if (!victim || e.value.shared().size() > victim->value.shared().size()) {
+      victim = &e;
+      victim_id = id;
+    }
+  }
+  if (!victim) return false;
+  const rpc::SharedLocation& loc = victim->value.shared();
+  auto file = SpillFile::Write(spill_dir_, store_->arena()->data() + loc.offset(), loc.size());
+  if (!file.ok()) return false;
+  victim->spilled = std::move(file).value();
+  (void)store_->Delete(victim_id);
+  return true;
+}
+
+Status ObjectTable::Restore(const ObjectID& id, Entry& entry) {
+  auto loc = Allocate(id, entry.spilled->size());
+  if (!loc.ok()) return loc.status();
+  Status read = entry.spilled->ReadInto(store_->arena()->data() + loc->offset);
+  if (!read.ok()) {
+    (void)store_->Abort(id);
+    return read;
+  }
+  (void)store_->Seal(id);
+  entry.value.mutable_shared()->set_offset(loc->offset);
+  entry.spilled.reset();
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------------------
+// Get / Wait
+
+void ObjectTable::Get(ClientId client, uint64_t request_id, std::vector<ObjectID> ids,
+                      ObjectEvents* events) {
+  AddRequest(Request{client, request_id, false, std::move(ids), 0, 0, false}, events);
+}
+
+void ObjectTable::Wait(ClientId client, uint64_t request_id, std::vector<ObjectID> ids,
+                       uint32_t num_returns, ObjectEvents* events) {
+  AddRequest(Request{client, request_id, true, std::move(ids), num_returns, 0, false}, events);
+}
+
+// Answers a Get/Wait at once if it can; else it waits for its objects.
+void ObjectTable::AddRequest(Request r, ObjectEvents* events) {
+  uint64_t key = next_request_key_++;
+  for (const auto& id : r.ids) {
+    if (IsPending(id)) {
+      ++r.remaining;
+      waiters_[id].push_back(key);
+    }
+  }
+  size_t ready = r.ids.size() - r.remaining;
+  bool done = r.is_wait ? ready >= r.num_returns : r.remaining == 0;
+  r.blocked = !done;
+  ClientId client = r.client;
+  requests_[key] = std::move(r);
+  if (done) return Reply(key, false, events);
+  if (clients_[client].blocked_requests++ == 0) events->blocked.push_back(client);
+}
+
+void ObjectTable::Expire(ClientId client, uint64_t request_id, ObjectEvents* events) {
+  for (auto& [key, r] : requests_) {
+    if (r.client == client && r.request_id == request_id) return Reply(key, true, events);
+  }
+}
+
+void ObjectTable::Reply(uint64_t key, bool expired, ObjectEvents* events) {
+  auto it = requests_.find(key);
+  Request r = std::move(it->second);
+  requests_.erase(it);
+  if (r.blocked && --clients_[r.client].blocked_requests == 0) {
+    events->unblocked.push_back(r.client);
+  }
+  rpc::NodeMessage m;
+  m.set_request_id(r.request_id);
+  if (r.is_wait) {
+    auto* w = m.mutable_wait_reply();
+    for (const auto& id : r.ids) w->add_ready(!IsPending(id));
+  } else {
+    auto* g = m.mutable_get_reply();
+    if (expired && r.remaining > 0) {
+      g->set_timed_out(true);
+    } else {
+      for (const auto& id : r.ids) *g->add_values() = ValueFor(r.client, id);
+    }
+  }
+  events->replies.emplace_back(r.client, std::move(m));
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+
+void ObjectTable::DropClient(ClientId client, ObjectEvents* events) {
+  auto cit = clients_.find(client);
+  // Waits in progress end with the client (nothing is waiting for an answer).
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    it = it->second.client == client ? requests_.erase(it) : std::next(it);
+  }
+  if (cit == clients_.end()) return;
+  ClientState c = std::move(cit->second);
+  clients_.erase(cit);
+  for (const auto& [id, is_put] : c.creating) {
+    (void)store_->Abort(id);
+    // A put that never sealed: drop its entry (task returns stay pending).
+    auto oit = objects_.find(id);
+    if (is_put && oit != objects_.end() && !oit->second.ready) {
+      objects_.erase(oit);
+      c.refs.erase(id);
+    }
+  }
+  for (const auto& [id, n] : c.pins) {
+    for (int64_t k = 0; k < n; ++k) (void)store_->Release(id);
+  }
+  for (const auto& [id, n] : c.refs) {
+    for (int64_t k = 0; k < n; ++k) RemoveRef(id, events);
+  }
+}
+
+ObjectTableStats ObjectTable::Stats() const {
+  ObjectTableStats s;
+  s.num_objects = objects_.size();
+  for (const auto& [id, e] : objects_) s.num_spilled += e.spilled != nullptr;
+  s.num_requests = requests_.size();
+  return s;
+}
+
+}  // namespace miniray

@@ -1,0 +1,85 @@
+// WorkerPool: the worker processes a node starts (Ray's WorkerPool). It
+// launches them, matches each with its registration, reaps each when it
+// exits and says how it ended (for WorkerCrashedError), and stops them.
+//
+// Each process is launched with vfork+exec and watched through a pidfd,
+// which becomes readable when the process exits: the node's event loop
+// learns of exits from epoll, with no polling, sleeping or signal handler.
+// Each worker dies with the thread that launched it (PR_SET_PDEATHSIG; the
+// node's event loop), so none outlives its node, even after kill -9.
+//
+// Thread-safety: Launch() reads only the pool's fixed configuration and
+// may run without the node's lock (it forks); every other method needs it.
+#ifndef MINIRAY_NODE_WORKER_POOL_H_
+#define MINIRAY_NODE_WORKER_POOL_H_
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/id.h"
+#include "common/status.h"
+
+namespace miniray {
+
+class WorkerPool {
+ public:
+  struct Process {
+    pid_t pid = 0;
+    int pidfd = -1;  // readable once the process exits; the pool owns it
+  };
+  struct Exit {
+    pid_t pid = 0;
+    int status = 0;  // as waitpid reports it
+    bool registered = false;
+    WorkerID worker;  // when registered
+  };
+
+  // `argv`: the worker command ("--address=<socket>" is appended);
+  // `env`: its whole environment, "KEY=VALUE".
+  WorkerPool(std::vector<std::string> argv, std::vector<std::string> env);
+  ~WorkerPool();  // kills and reaps what is still running
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Starts one worker process that will connect to `address`.
+  StatusOr<Process> Launch(const std::string& address) const;
+  // Tracks a launched process (with the node's lock).
+  void Add(const Process& process);
+  // A connection whose peer is `pid` registered as `worker`: true if `pid`
+  // is a process of this pool (and not registered before).
+  bool Registered(pid_t pid, const WorkerID& worker);
+  // `pid`'s pidfd became readable: reaps it. Nullopt for an unknown pid or
+  // a process that has not exited.
+  std::optional<Exit> Reap(pid_t pid);
+  // The status of a registered worker reaped before its connection closed;
+  // taken once by the disconnect that reports it.
+  std::optional<int> TakeExitStatus(pid_t pid);
+  bool IsRunning(pid_t pid) const { return children_.count(pid) > 0; }
+  // Signals a running process of this pool (never any other pid).
+  void Signal(pid_t pid, int signal) const;
+  // Kills every process and waits for each (shutdown).
+  void KillAll();
+  size_t num_running() const { return children_.size(); }
+
+  // "exited with code 3", "was killed by signal 9 (Killed)".
+  static std::string DescribeExit(int status);
+
+ private:
+  struct Child {
+    int pidfd = -1;
+    bool registered = false;
+    WorkerID worker;
+  };
+  const std::vector<std::string> argv_;
+  const std::vector<std::string> env_;
+  std::unordered_map<pid_t, Child> children_;
+  std::unordered_map<pid_t, int> exit_statuses_;  // reaped, disconnect to come
+};
+
+}  // namespace miniray
+
+#endif  // MINIRAY_NODE_WORKER_POOL_H_

@@ -1,0 +1,97 @@
+"""Options of tasks, actors and actor methods: which exist, and their checks.
+
+As Ray's `_private/ray_option_utils.py`: every option name that `@remote`,
+`.options()` and `init()` accept is listed here, and each value is checked
+here, once, with a TypeError or ValueError that names the option.
+"""
+from typing import Any, Dict, Iterable
+
+# Options a task accepts, as Ray's remote function options.
+TASK_OPTIONS = frozenset({
+    "num_returns", "num_cpus", "num_gpus", "resources", "max_retries",
+    "retry_exceptions", "name", "runtime_env", "memory", "scheduling_strategy",
+    "accelerator_type", "max_calls", "_metadata", "label_selector",
+})
+
+ACTOR_OPTIONS = frozenset({
+    "num_cpus", "num_gpus", "resources", "memory", "max_restarts", "max_task_retries",
+    "max_concurrency", "name", "namespace", "get_if_exists", "lifetime", "runtime_env",
+    "scheduling_strategy", "max_pending_calls", "concurrency_groups", "accelerator_type",
+    "_metadata", "label_selector", "enable_task_events",
+})
+
+METHOD_OPTIONS = frozenset({
+    "num_returns", "name", "max_task_retries", "retry_exceptions", "concurrency_group",
+    "enable_task_events",
+})
+
+
+def check_number(name: str, value, *, allow_none: bool = True, integer: bool = False) -> None:
+    """A number (an int if `integer`) that is >= 0, or None if allowed."""
+    if value is None and allow_none:
+        return
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise TypeError(f"{name} must be a{'n integer' if integer else ' number'}, "
+                        f"got {value!r} of type {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def check_resources(resources) -> None:
+    """A `resources` dict of custom resource amounts."""
+    if resources is None:
+        return
+    if not isinstance(resources, dict):
+        raise TypeError(f"resources must be a dict, got {type(resources).__name__}")
+    for k, v in resources.items():
+        if k in ("CPU", "GPU"):
+            raise ValueError("Use the 'num_cpus' and 'num_gpus' keyword instead of "
+                             "'CPU' and 'GPU' in 'resources' keyword")
+        check_number(f"resources[{k!r}]", v, allow_none=False)
+
+
+def validate_options(options: Dict[str, Any], allowed: Iterable[str], what: str) -> Dict[str, Any]:
+    """Checks option names and values; returns them unchanged."""
+    for key in options:
+        if key not in allowed:
+            raise ValueError(f"Invalid option keyword {key} for {what}. "
+                             f"Valid ones are {sorted(allowed)}.")
+    for key in ("num_cpus", "num_gpus", "memory"):
+        if options.get(key) is not None:
+            check_number(key, options[key], allow_none=False)
+    if "num_returns" in options and options["num_returns"] is not None:
+        n = options["num_returns"]
+        if n in ("dynamic", "streaming"):
+            raise ValueError(f"num_returns={n!r} (generator tasks) is not supported by "
+                             "miniray yet; return a list and use an integer num_returns")
+        check_number("num_returns", n, allow_none=False, integer=True)
+    if options.get("max_retries") is not None:
+        r = options["max_retries"]
+        check_number("max_retries", r if r != -1 else 0, allow_none=False, integer=True)
+    check_resources(options.get("resources"))
+    rex = options.get("retry_exceptions")
+    if rex is not None and not isinstance(rex, (bool, list, tuple)):
+        raise TypeError("retry_exceptions must be a bool or a list of exception types")
+    if isinstance(rex, (list, tuple)):
+        for t in rex:
+            if not (isinstance(t, type) and issubclass(t, BaseException)):
+                raise TypeError(f"retry_exceptions must list exception classes, got {t!r}")
+    env = options.get("runtime_env")
+    if env is not None and not isinstance(env, dict):
+        raise TypeError("runtime_env must be a dict")
+    return options
+
+
+def resource_demand(options: Dict[str, Any], default_cpus: float) -> Dict[str, float]:
+    """The resources a task or actor asks for, by Ray's names (zeros dropped)."""
+    demand = {}
+    cpus = options.get("num_cpus")
+    demand["CPU"] = float(default_cpus if cpus is None else cpus)
+    if options.get("num_gpus"):
+        demand["GPU"] = float(options["num_gpus"])
+    if options.get("memory"):
+        demand["memory"] = float(options["memory"])
+    for k, v in (options.get("resources") or {}).items():
+        demand[k] = float(v)
+    return {k: v for k, v in demand.items() if v}

@@ -1,0 +1,67 @@
+"""The per-process state of miniray: one `Worker` object, `global_worker`.
+
+In the driver it holds the embedded node and the driver's CoreWorker; in a
+worker process, that process's CoreWorker and the actor it hosts. Kept apart
+from worker.py (the API) so that ObjectRef and the other low modules can
+reach the CoreWorker without importing the API module.
+"""
+import contextvars
+import threading
+from typing import Any, Dict, List, Optional
+
+DRIVER = "driver"
+WORKER = "worker"
+
+# The task being run (worker mode): a context variable, not a field, since
+# threaded and async actors run several calls at once.
+_current_task: contextvars.ContextVar = contextvars.ContextVar(
+    "miniray_current_task", default=(None, None, ()))
+
+
+class Worker:
+    """Everything this process knows about its miniray session."""
+
+    def __init__(self):
+        self.mode: Optional[str] = None
+        self.core = None  # _miniray_core.CoreWorker
+        self.node = None  # _miniray_core.NodeRuntime (driver only)
+        self.lock = threading.RLock()
+        self.namespace = "default"
+        self.job_id = "01000000"
+        self.job_runtime_env: Dict[str, Any] = {}
+        self.exported_functions: set = set()
+        self.function_cache: Dict[bytes, Any] = {}
+        # The actor this worker process hosts (worker mode).
+        self.actor_id: Optional[bytes] = None
+        self.actor_instance: Any = None
+
+    @property
+    def current_task_id(self) -> Optional[bytes]:
+        return _current_task.get()[0]
+
+    @property
+    def current_task_name(self) -> Optional[str]:
+        return _current_task.get()[1]
+
+    @property
+    def current_gpu_ids(self) -> List[int]:
+        return list(_current_task.get()[2])
+
+    def set_current_task(self, task_id: Optional[bytes] = None, name: Optional[str] = None,
+                         gpu_ids=()) -> None:
+        _current_task.set((task_id, name, tuple(gpu_ids)))
+
+    @property
+    def connected(self) -> bool:
+        return self.core is not None
+
+    def reset(self):
+        self.mode = None
+        self.core = None
+        self.node = None
+        self.exported_functions = set()
+        self.function_cache = {}
+        self.job_runtime_env = {}
+
+
+global_worker = Worker()
