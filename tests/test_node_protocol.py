@@ -1,5 +1,6 @@
 """The node protocol seen from outside: clients that speak it by hand over
 the node's socket, and the rpc messages as Python sees them."""
+import os
 import socket
 import struct
 
@@ -10,20 +11,34 @@ import miniray
 from miniray._private.worker import global_worker
 
 
-def _connect():
+def _connect(register=True):
+    """A raw client of the node; registered as a driver unless told not to."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect("\0" + global_worker.node.socket_name)
+    if register:
+        s.sendall(rpc.frame(rpc.ClientMessage(register_client=rpc.RegisterClientRequest(
+            worker_id=os.urandom(16), kind=rpc.ClientKind.DRIVER))))
+        reply, fds = _read_frame(s, with_fds=True)
+        assert reply.which("body") == "register_reply"
+        for fd in fds:
+            os.close(fd)
     return s
 
 
-def _read_frame(s):
-    (size,) = struct.unpack("<I", s.recv(4, socket.MSG_WAITALL))
+def _read_frame(s, with_fds=False):
+    fds = []
+    if with_fds:  # the registration reply carries the arena's fd
+        header, fds, _, _ = socket.recv_fds(s, 4, 1, socket.MSG_WAITALL)
+    else:
+        header = s.recv(4, socket.MSG_WAITALL)
+    (size,) = struct.unpack("<I", header)
     data = b""
     while len(data) < size:
         chunk = s.recv(size - len(data))
         assert chunk, "connection closed mid-frame"
         data += chunk
-    return rpc.parse("NodeMessage", data)
+    message = rpc.parse("NodeMessage", data)
+    return (message, fds) if with_fds else message
 
 
 def test_a_client_that_stops_reading_does_not_hold_back_tasks(ray_start):
@@ -46,7 +61,7 @@ def test_a_client_that_stops_reading_does_not_hold_back_tasks(ray_start):
 
 
 def test_a_malformed_frame_closes_only_that_connection(ray_start):
-    bad = _connect()
+    bad = _connect(register=False)
     bad.sendall(struct.pack("<I", 5) + b"\xff" * 5)
     assert bad.recv(1) == b""  # the node closed it
     bad.close()

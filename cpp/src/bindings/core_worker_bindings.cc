@@ -43,7 +43,7 @@ py::object ValueToPython(CoreWorker& cw, rpc::ObjectValue& v) {
     case rpc::ObjectValue::kInlineData:
       return py::bytes(v.inline_data());
     case rpc::ObjectValue::kShared:
-      return py::cast(std::shared_ptr<Buffer>(cw.MapShared(v)));
+      return py::cast(std::shared_ptr<Buffer>(ValueOrThrow(cw.MapShared(v))));
     case rpc::ObjectValue::kError:
       return py::cast(ToPython(std::move(*v.mutable_error())));
     case rpc::ObjectValue::VALUE_NOT_SET:

@@ -153,7 +153,9 @@ void AddOrSet(pb::Message* m, const pb::FieldDescriptor* f, py::handle v) {
     case pb::FieldDescriptor::CPPTYPE_ENUM: {
       const pb::EnumValueDescriptor* e = nullptr;
       if (PyUnicode_Check(v.ptr())) {
-        e = f->enum_type()->FindValueByName(v.cast<std::string>());
+        const char* name = PyUnicode_AsUTF8(v.ptr());
+        if (!name) throw py::error_already_set();
+        e = f->enum_type()->FindValueByName(name);
       } else {
         e = f->enum_type()->FindValueByNumber(IntIn<int>(v, f, INT32_MIN, INT32_MAX));
       }
@@ -174,7 +176,10 @@ void AddOrSet(pb::Message* m, const pb::FieldDescriptor* f, py::handle v) {
         s = std::string(static_cast<const char*>(info.ptr),
                         static_cast<size_t>(info.size * info.itemsize));
       } else if (!bytes_field && PyUnicode_Check(v.ptr())) {
-        s = v.cast<std::string>();
+        Py_ssize_t n = 0;
+        const char* utf8 = PyUnicode_AsUTF8AndSize(v.ptr(), &n);  // refuses lone surrogates
+        if (!utf8) throw py::error_already_set();
+        s.assign(utf8, static_cast<size_t>(n));
       } else {
         Raise(PyExc_TypeError, FieldName(f) + " must be " + (bytes_field ? "bytes" : "str") +
                                    ", not " + std::string(Py_TYPE(v.ptr())->tp_name));
@@ -194,6 +199,9 @@ void AddOrSet(pb::Message* m, const pb::FieldDescriptor* f, py::handle v) {
       } else if (py::isinstance<py::dict>(v)) {
         sub->Clear();
         for (auto [key, value] : py::reinterpret_borrow<py::dict>(v)) {
+          if (!PyUnicode_Check(key.ptr())) {
+            Raise(PyExc_TypeError, FieldName(f) + ": field names are str");
+          }
           SetValue(sub, FindField(*sub, key.cast<std::string>()), value);
         }
       } else {
@@ -261,6 +269,20 @@ py::object Wrap(std::shared_ptr<pb::Message> message) {
   return py::cast(PyMessage{std::move(message)});
 }
 
+// Turns a C++ exception escaping into a Python one (for the plain C entry
+// points below, which pybind11 does not wrap).
+void SetPythonError() {
+  try {
+    throw;
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (py::builtin_exception& e) {
+    e.set_error();
+  } catch (std::exception& e) {
+    PyErr_SetString(PyExc_TypeError, e.what());
+  }
+}
+
 // Attribute access by field name, before the generic lookup (so reading a
 // field raises and catches no AttributeError on the way): rpc messages are
 // read on every task's path.
@@ -279,8 +301,8 @@ PyObject* MessageGetAttro(PyObject* self, PyObject* name) {
         FindField(*m.message, std::string(s, n));  // raises, naming the message
       }
       return attr;
-    } catch (py::error_already_set& e) {
-      e.restore();
+    } catch (...) {
+      SetPythonError();
       return nullptr;
     }
   }
@@ -299,8 +321,8 @@ int MessageSetAttro(PyObject* self, PyObject* name, PyObject* value) {
     }
     SetValue(m.message.get(), FindField(*m.message, std::string(s, n)), value);
     return 0;
-  } catch (py::error_already_set& e) {
-    e.restore();
+  } catch (...) {
+    SetPythonError();
     return -1;
   }
 }
@@ -321,12 +343,14 @@ PyObject* NewMessageFunction(PyObject* capsule, PyObject* args, PyObject* kwargs
       PyObject* value;
       Py_ssize_t pos = 0;
       while (PyDict_Next(kwargs, &pos, &key, &value)) {
-        SetValue(m.get(), FindField(*m, PyUnicode_AsUTF8(key)), value);
+        const char* name = PyUnicode_AsUTF8(key);
+        if (!name) return nullptr;
+        SetValue(m.get(), FindField(*m, name), value);
       }
     }
     return py::cast(PyMessage{std::move(m)}).release().ptr();
-  } catch (py::error_already_set& e) {
-    e.restore();
+  } catch (...) {
+    SetPythonError();
     return nullptr;
   }
 }

@@ -47,7 +47,13 @@ void CoreWorker::Shutdown() {
   if (disconnected_.exchange(true)) return;
   if (channel_) channel_->Close();
   std::lock_guard<std::mutex> lock(mu_);
+  arena_.reset();
   cv_.notify_all();
+}
+
+std::shared_ptr<Arena> CoreWorker::arena() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return arena_;
 }
 
 void CoreWorker::OnMessage(rpc::NodeMessage&& m) {
@@ -148,14 +154,16 @@ StatusOr<std::unique_ptr<Buffer>> CoreWorker::Create(const ObjectID& id, uint64_
   if (!reply.ok()) return reply.status();
   MINIRAY_RETURN_IF_ERROR(FromProto(reply->create_reply().status()));
   uint64_t offset = reply->create_reply().offset();
-  if (offset > arena_->size() || size > arena_->size() - offset) {
+  std::shared_ptr<Arena> arena = this->arena();
+  if (!arena) return Status::Unavailable("not connected to the miniray node");
+  if (offset > arena->size() || size > arena->size() - offset) {
     return Status::Internal("the node answered a create with a location outside the arena");
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     creating_[id] = ObjectLocation{offset, size};
   }
-  uint8_t* data = arena_->data() + offset;
+  uint8_t* data = arena->data() + offset;
   uint64_t end = offset + size;
   uint64_t fresh_from = populated_end_.load();
   if (size >= kPrefaultBytes && end > fresh_from) {
@@ -165,14 +173,13 @@ StatusOr<std::unique_ptr<Buffer>> CoreWorker::Create(const ObjectID& id, uint64_
     // Best effort: older kernels lack MADV_POPULATE_WRITE.
     uint64_t from = std::max<uint64_t>(offset, fresh_from);
     uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    uintptr_t begin = reinterpret_cast<uintptr_t>(arena_->data() + from) & ~(page - 1);
+    uintptr_t begin = reinterpret_cast<uintptr_t>(arena->data() + from) & ~(page - 1);
     (void)madvise(reinterpret_cast<void*>(begin),
                   reinterpret_cast<uintptr_t>(data) + size - begin, kMadvPopulateWrite);
     uint64_t seen = fresh_from;
     while (end > seen && !populated_end_.compare_exchange_weak(seen, end)) {
     }
   }
-  std::shared_ptr<Arena> arena = arena_;
   return std::make_unique<Buffer>(data, size, /*writable=*/true, [arena] {});
 }
 
@@ -243,12 +250,16 @@ StatusOr<rpc::NodeMessage> CoreWorker::ExpireAndTakeReply(uint64_t request_id) {
   return std::move(**reply);
 }
 
-std::unique_ptr<Buffer> CoreWorker::MapShared(const rpc::ObjectValue& value) {
+StatusOr<std::unique_ptr<Buffer>> CoreWorker::MapShared(const rpc::ObjectValue& value) {
   std::weak_ptr<CoreWorker> weak = weak_from_this();
-  std::shared_ptr<Arena> arena = arena_;  // the mapping outlives the view
+  std::shared_ptr<Arena> arena = this->arena();  // the mapping outlives the view
+  if (!arena) return Status::Unavailable("not connected to the miniray node");
+  uint64_t offset = value.shared().offset(), size = value.shared().size();
+  if (offset > arena->size() || size > arena->size() - offset) {
+    return Status::Internal("the node sent a location outside the arena");
+  }
   ObjectID id = ObjectID::FromBinary(value.object_id());
-  return std::make_unique<Buffer>(arena_->data() + value.shared().offset(),
-                                  value.shared().size(),
+  return std::make_unique<Buffer>(arena->data() + offset, size,
                                   /*writable=*/false, [weak, arena, id] {
                                     auto self = weak.lock();
                                     if (!self || self->disconnected_) return;

@@ -70,8 +70,8 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   // object is ready; a Wait reports what is ready) and returns the answer.
   StatusOr<rpc::NodeMessage> ExpireAndTakeReply(uint64_t request_id);
   // A read-only zero-copy view of a shared value from a reply; dropping it
-  // releases the value's pin.
-  std::unique_ptr<Buffer> MapShared(const rpc::ObjectValue& value);
+  // releases the value's pin. Unavailable after Shutdown.
+  StatusOr<std::unique_ptr<Buffer>> MapShared(const rpc::ObjectValue& value);
 
   // References held by this process: the node frees an object once no
   // process, pending task or containing object refers to it.
@@ -115,9 +115,14 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   // Every message from the node (the channel's thread, or the node).
   void OnMessage(rpc::NodeMessage&& message);
 
+  // The node's arena while connected (null after Shutdown: zero-copy views
+  // keep their own reference, so an old session's memory is unmapped once
+  // the last view goes, whatever ObjectRefs remain).
+  std::shared_ptr<Arena> arena() const;
+
   WorkerID worker_id_;
   NodeID node_id_;
-  std::shared_ptr<Arena> arena_;
+  std::shared_ptr<Arena> arena_;  // guarded by mu_
   std::unique_ptr<NodeChannel> channel_;
   std::atomic<bool> disconnected_{false};
   std::atomic<uint64_t> next_request_id_{1};

@@ -98,7 +98,7 @@ TEST(CoreWorkerTest, SharedObjectIsReadInPlaceAndFreedWhenUnreferenced) {
   driver->AddBorrowedRef(id);
   rpc::GetObjectsReply reply = GetNow(*driver, {id});
   ASSERT_TRUE(reply.values(0).has_shared());
-  auto view = driver->MapShared(reply.values(0));
+  auto view = std::move(driver->MapShared(reply.values(0))).value();
   EXPECT_EQ(view->data(), node->arena()->data() + reply.values(0).shared().offset());
   EXPECT_EQ(view->data()[12345], 7);
   worker->RemoveLocalRef(id);
@@ -122,7 +122,7 @@ TEST(CoreWorkerTest, FullStoreOfMappedObjectsIsReportedAndTheyStayIntact) {
   ASSERT_TRUE(driver->Seal(keep, {}).ok());
   // A client maps it: it can be neither moved nor spilled.
   rpc::GetObjectsReply got = GetNow(*driver, {keep});
-  auto view = driver->MapShared(got.values(0));
+  auto view = std::move(driver->MapShared(got.values(0))).value();
   auto too_big = driver->Create(ObjectID::ForPut(), 2 << 20);
   EXPECT_EQ(too_big.status().code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(view->data()[(3 << 20) - 1], 9);
@@ -148,7 +148,7 @@ TEST(CoreWorkerTest, UnmappedObjectsSpillToDiskAndComeBackOnGet) {
   for (int i = 0; i < 4; ++i) {
     rpc::GetObjectsReply got = GetNow(*driver, {ids[i]});
     ASSERT_TRUE(got.values(0).has_shared());
-    auto view = driver->MapShared(got.values(0));
+    auto view = std::move(driver->MapShared(got.values(0))).value();
     EXPECT_EQ(view->data()[0], 'a' + i);
     EXPECT_EQ(view->data()[(3 << 20) - 1], 'a' + i);
   }

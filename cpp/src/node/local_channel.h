@@ -19,8 +19,10 @@ class LocalChannel : public NodeChannel {
   ~LocalChannel() override { Close(); }
 
   StatusOr<Registration> Start(const WorkerID& worker_id, Receiver receiver) override {
+    std::shared_ptr<Arena> arena = node_->arena();
+    if (!arena) return Status::Unavailable("the miniray node is stopped");
     conn_ = node_->ConnectLocal(std::move(receiver));
-    return Registration{node_->node_id(), node_->arena()};
+    return Registration{node_->node_id(), std::move(arena)};
   }
   Status Send(rpc::ClientMessage&& message) override {
     if (closed_) return Status::Unavailable("not connected to the miniray node");

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/socket.h"
+#include "node/message_validator.h"
 #include "node/node_runtime.h"
 
 namespace miniray {
@@ -37,17 +38,21 @@ void NodeRuntime::SignalWorkerLocked(const WorkerID& worker, int signal) {
 // ---------------------------------------------------------------------------
 // Dispatch
 
-void NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m) {
+Status NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m) {
+  MINIRAY_RETURN_IF_ERROR(
+      ValidateClientMessage(m, ClientRole{conn->in_process(), conn->registered, conn->kind}));
   uint64_t request_id = m.request_id();
   switch (m.body_case()) {
     case rpc::ClientMessage::kRegisterClient:
-      return RegisterLocked(conn, m.register_client());
+      RegisterLocked(conn, m.register_client());
+      break;
     case rpc::ClientMessage::kSubmitTask:
       return SubmitTaskLocked(conn, std::move(*m.mutable_submit_task()));
     case rpc::ClientMessage::kTaskDone:
       return TaskDoneLocked(conn, std::move(*m.mutable_task_done()));
     case rpc::ClientMessage::kPut:
-      return objects_->Put(conn->id, std::move(*m.mutable_put()), &events_);
+      objects_->Put(conn->id, std::move(*m.mutable_put()), &events_);
+      break;
     case rpc::ClientMessage::kCreate: {
       rpc::NodeMessage reply;
       reply.set_request_id(request_id);
@@ -56,27 +61,32 @@ void NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m) {
                                      m.create().size());
       SetStatus(offset.status(), r->mutable_status());
       if (offset.ok()) r->set_offset(*offset);
-      return conn->Send(std::move(reply));
+      conn->Send(std::move(reply));
+      break;
     }
     case rpc::ClientMessage::kSeal:
-      (void)objects_->Seal(conn->id, std::move(*m.mutable_seal()), &events_);
-      return;
+      return objects_->Seal(conn->id, std::move(*m.mutable_seal()), &events_);
     case rpc::ClientMessage::kGet:
-      return objects_->Get(conn->id, request_id,
-                           TaskSpecification::ToIds(m.get().object_ids()), &events_);
+      objects_->Get(conn->id, request_id, TaskSpecification::ToIds(m.get().object_ids()),
+                    &events_);
+      break;
     case rpc::ClientMessage::kWait:
-      return objects_->Wait(conn->id, request_id,
-                            TaskSpecification::ToIds(m.wait().object_ids()),
-                            m.wait().num_returns(), &events_);
+      objects_->Wait(conn->id, request_id, TaskSpecification::ToIds(m.wait().object_ids()),
+                     m.wait().num_returns(), &events_);
+      break;
     case rpc::ClientMessage::kExpire:
-      return objects_->Expire(conn->id, m.expire().request_id(), &events_);
+      objects_->Expire(conn->id, m.expire().request_id(), &events_);
+      break;
     case rpc::ClientMessage::kRefDelta:
-      return objects_->UpdateClientRefs(conn->id, m.ref_delta(), &events_);
+      objects_->UpdateClientRefs(conn->id, m.ref_delta(), &events_);
+      break;
     case rpc::ClientMessage::kRelease:
-      return objects_->Release(conn->id, m.release());
+      objects_->Release(conn->id, m.release());
+      break;
     case rpc::ClientMessage::kKvPut:
-      return kv_.Put(m.kv_put().key(), std::move(*m.mutable_kv_put()->mutable_value()),
-                     m.kv_put().overwrite());
+      kv_.Put(m.kv_put().key(), std::move(*m.mutable_kv_put()->mutable_value()),
+              m.kv_put().overwrite());
+      break;
     case rpc::ClientMessage::kKvGet: {
       rpc::NodeMessage reply;
       reply.set_request_id(request_id);
@@ -85,7 +95,8 @@ void NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m) {
         r->set_found(true);
         r->set_value(*v);
       }
-      return conn->Send(std::move(reply));
+      conn->Send(std::move(reply));
+      break;
     }
     case rpc::ClientMessage::kGetResources: {
       rpc::NodeMessage reply;
@@ -93,12 +104,15 @@ void NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m) {
       auto* r = reply.mutable_resources_reply();
       for (const auto& [k, v] : scheduler_.total().ToMap()) (*r->mutable_total())[k] = v;
       for (const auto& [k, v] : scheduler_.available().ToMap()) (*r->mutable_available())[k] = v;
-      return conn->Send(std::move(reply));
+      conn->Send(std::move(reply));
+      break;
     }
     case rpc::ClientMessage::kCreateActor:
-      return CreateActorLocked(conn, request_id, std::move(*m.mutable_create_actor()));
+      CreateActorLocked(conn, request_id, std::move(*m.mutable_create_actor()));
+      break;
     case rpc::ClientMessage::kGetActor:
-      return GetActorLocked(conn, request_id, m.get_actor());
+      GetActorLocked(conn, request_id, m.get_actor());
+      break;
     case rpc::ClientMessage::kKillActor: {
       ActorID id = ActorID::FromBinary(m.kill_actor().actor_id());
       bool dead_now = false;
@@ -107,14 +121,15 @@ void NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m) {
       } else if (dead_now) {
         MarkActorDeadLocked(id, "The actor was killed by miniray.kill().");
       }
-      return;
+      break;
     }
     case rpc::ClientMessage::kCancelTask:
-      return CancelTaskLocked(m.cancel_task());
+      CancelTaskLocked(m.cancel_task());
+      break;
     case rpc::ClientMessage::BODY_NOT_SET:
-      Log("dropping a message with no body");
-      return;
+      break;  // refused by the validator
   }
+  return Status::OK();
 }
 
 // Carries out what the object table reported, and schedules, until there
@@ -164,10 +179,6 @@ void NodeRuntime::ApplyLocked(ObjectEvents& events) {
 // Clients
 
 void NodeRuntime::RegisterLocked(ClientConnection* conn, const rpc::RegisterClientRequest& m) {
-  if (!conn->can_pass_fds() || conn->registered) {
-    Log("dropping a second registration");
-    return;
-  }
   conn->registered = true;
   conn->kind = m.kind();
   conn->worker_id = WorkerID::FromBinary(m.worker_id());
@@ -206,8 +217,35 @@ void NodeRuntime::DisconnectLocked(ClientConnection* conn, const std::string& ca
       }
     }
   }
+  // Tasks it submitted that have not started have no one to wait for them.
+  if (!stopping_) {
+    for (const auto& id : tasks_.OwnedBy(conn->id)) {
+      TaskEntry* task = tasks_.Find(id);
+      if (!task || !task->worker.IsNil() || task->spec.IsActorCreationTask()) continue;
+      bool queued = task->spec.IsActorTask() ? actors_.DropQueued(task->spec.ActorId(), id)
+                                             : scheduler_.CancelTask(id);
+      if (queued) {
+        FailTaskLocked(id, rpc::TASK_CANCELLED,
+                       "Task '" + task->spec.Name() + "' was cancelled: its submitter went away.");
+      }
+    }
+  }
   clients_.erase(conn->id);
   schedule_needed_ = true;
+}
+
+void NodeRuntime::FailTasksWaitingForWorkersLocked(const std::string& why) {
+  for (const auto& id : scheduler_.DrainReady()) {
+    TaskEntry* task = tasks_.Find(id);
+    if (!task) continue;
+    if (task->spec.IsActorCreationTask()) {
+      ActorID actor = task->spec.ActorId();
+      tasks_.Finish(id);
+      MarkActorDeadLocked(actor, "The actor could not be created: " + why);
+    } else {
+      FailTaskLocked(id, rpc::RUNTIME_ENV_SETUP_FAILED, why);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -220,14 +258,13 @@ void NodeRuntime::SubmitToSchedulerLocked(const TaskSpecification& spec) {
   schedule_needed_ = true;
 }
 
-void NodeRuntime::SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m) {
+Status NodeRuntime::SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m) {
   TaskID id = TaskID::FromBinary(m.task_id());
   TaskID parent = conn->kind == rpc::TASK_WORKER ? conn->running_task : TaskID::Nil();
-  TaskEntry* entry = tasks_.Add(TaskSpecification(std::move(m)), parent);
-  if (!entry) {
-    Log("dropping a task whose id is already in use: " + id.Hex());
-    return;
+  if (tasks_.Contains(id) || objects_->RefCount(ObjectID::ForTaskReturn(id, 1)) > 0) {
+    return Status::InvalidArgument("task id " + id.Hex() + " is already in use");
   }
+  TaskEntry* entry = tasks_.Add(TaskSpecification(std::move(m)), parent, conn->id);
   const TaskSpecification& spec = entry->spec;
   objects_->AddReferences(spec.HeldReferences());
   for (uint32_t i = 0; i < spec.NumReturns(); ++i) {
@@ -237,10 +274,15 @@ void NodeRuntime::SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m) {
     // Method calls bypass the scheduler: they queue on their actor, in order.
     ActorID actor = spec.ActorId();
     Status queued = actors_.Enqueue(actor, id);
-    if (!queued.ok()) return FailTaskLocked(id, rpc::ACTOR_DIED, queued.message());
-    return FlushActorLocked(actor);
+    if (!queued.ok()) {
+      FailTaskLocked(id, rpc::ACTOR_DIED, queued.message());
+    } else {
+      FlushActorLocked(actor);
+    }
+    return Status::OK();
   }
   SubmitToSchedulerLocked(spec);
+  return Status::OK();
 }
 
 void NodeRuntime::ScheduleLocked() {
@@ -290,23 +332,40 @@ void NodeRuntime::SendTaskLocked(ClientConnection* worker, const TaskEntry& task
   worker->Send(std::move(m));
 }
 
-void NodeRuntime::TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m) {
+Status NodeRuntime::TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m) {
   TaskID id = TaskID::FromBinary(m.task_id());
   TaskEntry* task = tasks_.Find(id);
-  if (!task) return;
+  if (!task) return Status::OK();  // ended meanwhile (cancelled, its actor died)
   const TaskSpecification& spec = task->spec;
   ActorID actor = spec.ActorId();
+  // Only the worker running a task reports it, with its own return ids.
+  ActorEntry* actor_entry = spec.IsActorTask() ? actors_.Find(actor) : nullptr;
+  WorkerID runner = actor_entry ? actor_entry->worker : task->worker;
+  if (runner != conn->worker_id) {
+    return Status::InvalidArgument("a result for task " + id.Hex() + ", which it does not run");
+  }
+  if (!m.cancelled() && static_cast<uint32_t>(m.returns_size()) != spec.NumReturns()) {
+    return Status::InvalidArgument("task " + id.Hex() + " has " +
+                                   std::to_string(spec.NumReturns()) + " returns, not " +
+                                   std::to_string(m.returns_size()));
+  }
+  for (int i = 0; i < m.returns_size(); ++i) {
+    if (m.returns(i).object_id() != spec.ReturnId(static_cast<uint32_t>(i)).Binary()) {
+      return Status::InvalidArgument("a return id that is not task " + id.Hex() + "'s");
+    }
+  }
+  MINIRAY_RETURN_IF_ERROR(objects_->CheckReturns(conn->id, m.returns()));
   if (m.cancelled()) {  // an actor call the worker dropped before running it
     std::string why = "Task '" + spec.Name() + "' was cancelled.";
     bool stop = actors_.CallEnded(actor, id, false);
     FailTaskLocked(id, rpc::TASK_CANCELLED, why);
     if (stop) StopActorWorkerLocked(actor);
-    return;
+    return Status::OK();
   }
   if (spec.IsActorCreationTask()) {
     FinishTaskLocked(id);  // its arguments stay referenced: restarts re-run it
     ActorEntry* entry = actors_.Find(actor);
-    if (!entry) return;
+    if (!entry) return Status::OK();
     if (m.application_error()) {
       scheduler_.ActorCreated(conn->worker_id, ResourceSet());
       StopActorWorkerLocked(actor);
@@ -320,13 +379,13 @@ void NodeRuntime::TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m) {
       FlushActorLocked(actor);
     }
     schedule_needed_ = true;
-    return;
+    return Status::OK();
   }
   if (spec.IsActorTask()) {
     objects_->StoreReturns(conn->id, m.mutable_returns(), &events_);
     FinishTaskLocked(id);
     if (actors_.CallEnded(actor, id, m.actor_exiting())) StopActorWorkerLocked(actor);
-    return;
+    return Status::OK();
   }
   scheduler_.TaskFinished(conn->worker_id);
   conn->running_task = TaskID::Nil();
@@ -335,10 +394,11 @@ void NodeRuntime::TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m) {
     objects_->AbortReturns(conn->id, m.returns());
     task->worker = WorkerID::Nil();
     SubmitToSchedulerLocked(task->spec);
-    return;
+    return Status::OK();
   }
   objects_->StoreReturns(conn->id, m.mutable_returns(), &events_);
   FinishTaskLocked(id);
+  return Status::OK();
 }
 
 // The task ended: a plain task or call releases its arguments. (An actor's
@@ -417,7 +477,7 @@ void NodeRuntime::CreateActorLocked(ClientConnection* conn, uint64_t request_id,
   if (!created) return;
   // The creation task holds its arguments for the actor's whole life.
   objects_->AddReferences(spec.HeldReferences());
-  tasks_.Add(spec, TaskID::Nil());
+  tasks_.Add(spec, TaskID::Nil(), conn->id);
   SubmitToSchedulerLocked(spec);
 }
 
@@ -470,7 +530,7 @@ void NodeRuntime::ActorWorkerDiedLocked(const WorkerID& worker, const std::strin
   }
   actors_.Requeue(r->actor, retried);
   const TaskSpecification& creation = actors_.Find(r->actor)->creation;
-  if (!tasks_.Contains(creation.TaskId())) tasks_.Add(creation, TaskID::Nil());
+  if (!tasks_.Contains(creation.TaskId())) tasks_.Add(creation, TaskID::Nil(), 0);
   tasks_.Find(creation.TaskId())->worker = WorkerID::Nil();
   SubmitToSchedulerLocked(creation);
 }

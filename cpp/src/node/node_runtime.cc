@@ -14,6 +14,8 @@
 #include <deque>
 #include <iostream>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "common/socket.h"
 
 namespace miniray {
@@ -21,7 +23,7 @@ namespace {
 
 // epoll tags: the kind in the top byte, an id (client id or pid) below.
 constexpr uint64_t kTagShift = 56;
-enum Tag : uint64_t { kListenTag = 1, kWakeTag = 2, kClientTag = 3, kChildTag = 4 };
+enum Tag : uint64_t { kListenTag = 1, kWakeTag = 2, kClientTag = 3, kChildTag = 4, kStderrTag = 5 };
 uint64_t MakeTag(Tag tag, uint64_t id) { return (static_cast<uint64_t>(tag) << kTagShift) | id; }
 
 constexpr auto kTick = std::chrono::milliseconds(200);
@@ -29,6 +31,11 @@ constexpr auto kTick = std::chrono::milliseconds(200);
 // stops waiting for its exit status (and kills it).
 constexpr auto kExitGrace = std::chrono::seconds(2);
 constexpr uint64_t kDefaultMaxBacklog = 256ull << 20;
+constexpr int kLogBurst = 10;
+// Workers that exit by themselves before registering, in a row, before the
+// tasks waiting for a worker fail instead of waiting for ever.
+constexpr int kMaxStartFailures = 3;
+constexpr auto kLogWindow = std::chrono::seconds(10);
 
 }  // namespace
 
@@ -168,6 +175,7 @@ class NodeRuntime::LocalConnection : public ClientConnection {
  public:
   LocalConnection(ClientId id, Deliver deliver) : ClientConnection(id), deliver_(std::move(deliver)) {}
   void Send(rpc::NodeMessage message) override { deliver_(std::move(message)); }
+  bool in_process() const override { return true; }
 
  private:
   Deliver deliver_;
@@ -183,8 +191,11 @@ class NodeRuntime::Locked {
     node_->SettleLocked();
     std::vector<std::shared_ptr<SocketConnection>> dirty;
     dirty.swap(node_->dirty_);
+    std::vector<std::string> logs;
+    logs.swap(node_->pending_logs_);
     lock_.unlock();
     for (auto& conn : dirty) conn->Flush();
+    for (const auto& line : logs) Log(line);
   }
   Locked(const Locked&) = delete;
   Locked& operator=(const Locked&) = delete;
@@ -201,6 +212,24 @@ void NodeRuntime::Log(const std::string& line) {
   std::cerr << "(miniray) " << line << std::endl;
 }
 
+void NodeRuntime::LogLimited(const std::string& line) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - log_window_ > kLogWindow) {
+    if (logs_suppressed_ > 0) {
+      pending_logs_.push_back("(" + std::to_string(logs_suppressed_) +
+                              " similar messages suppressed)");
+    }
+    log_window_ = now;
+    logs_in_window_ = 0;
+    logs_suppressed_ = 0;
+  }
+  if (logs_in_window_++ < kLogBurst) {
+    pending_logs_.push_back(line);
+  } else {
+    ++logs_suppressed_;
+  }
+}
+
 StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(rpc::NodeConfig config) {
   std::unique_ptr<NodeRuntime> node(new NodeRuntime(std::move(config)));
   Status s = node->Init();
@@ -215,7 +244,17 @@ NodeRuntime::NodeRuntime(rpc::NodeConfig config)
       pool_({config_.worker_argv().begin(), config_.worker_argv().end()},
             {config_.worker_env().begin(), config_.worker_env().end()}) {}
 
+// protobuf logs each message it cannot parse (invalid UTF-8, say) to
+// stderr; the node reports a bad client once, rate-limited, instead.
+static void QuietProtobufLog(google::protobuf::LogLevel level, const char* filename, int line,
+                      const std::string& message) {
+  if (level == google::protobuf::LOGLEVEL_FATAL) {
+    std::cerr << "[libprotobuf FATAL " << filename << ":" << line << "] " << message << std::endl;
+  }
+}
+
 Status NodeRuntime::Init() {
+  google::protobuf::SetLogHandler(QuietProtobufLog);
   auto store = ObjectStore::Create(config_.object_store_memory());
   if (!store.ok()) return store.status();
   store_ = std::move(store).value();
@@ -262,10 +301,16 @@ void NodeRuntime::Stop() {
     dirty_.clear();
     events_ = ObjectEvents();
     objects_.reset();  // every entry, and every spill file
+    store_.reset();
   }
   close(listen_fd_);
   close(wake_fd_);
   close(epoll_fd_);
+}
+
+std::shared_ptr<Arena> NodeRuntime::arena() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_ ? store_->arena() : nullptr;
 }
 
 std::shared_ptr<ClientConnection> NodeRuntime::ConnectLocal(Deliver deliver) {
@@ -278,7 +323,8 @@ std::shared_ptr<ClientConnection> NodeRuntime::ConnectLocal(Deliver deliver) {
 void NodeRuntime::Handle(ClientConnection* conn, rpc::ClientMessage&& message) {
   Locked locked(this);
   if (stopped_) return;
-  HandleLocked(conn, std::move(message));
+  Status s = HandleLocked(conn, std::move(message));
+  if (!s.ok()) LogLimited("dropped an invalid message from the driver: " + s.message());
 }
 
 void NodeRuntime::Disconnect(ClientConnection* conn) {
@@ -326,6 +372,9 @@ void NodeRuntime::EventLoop() {
         }
         case kChildTag:
           ChildExited(static_cast<pid_t>(id));
+          break;
+        case kStderrTag:
+          WorkerStderr(static_cast<pid_t>(id));
           break;
         case kClientTag: {
           std::shared_ptr<SocketConnection> conn;
@@ -385,11 +434,19 @@ void NodeRuntime::ReadClient(const std::shared_ptr<SocketConnection>& conn) {
     }
     messages.push_back(std::move(m));
   }
+  std::string violation;
   if (!messages.empty()) {
     Locked locked(this);
     if (stopped_) return;
-    for (auto& m : messages) HandleLocked(conn.get(), std::move(m));
+    for (auto& m : messages) {
+      Status s = HandleLocked(conn.get(), std::move(m));
+      if (!s.ok()) {  // the rest of the batch is not acted on either
+        violation = "it sent an invalid message: " + s.message();
+        break;
+      }
+    }
   }
+  if (!violation.empty()) return ClientClosed(conn, violation);
   if (malformed) return ClientClosed(conn, "it sent a malformed message");
   if (read_status.code() == StatusCode::kInvalidArgument) {
     return ClientClosed(conn, read_status.message());
@@ -406,7 +463,7 @@ void NodeRuntime::ClientClosed(const std::shared_ptr<SocketConnection>& conn,
   if (stopped_ || !clients_.count(conn->id)) return;
   std::string reason = !conn->overflow.empty() ? conn->overflow : why;
   if (!reason.empty()) {
-    Log("disconnecting client pid " + std::to_string(conn->pid) + ": " + reason);
+    LogLimited("disconnecting client pid " + std::to_string(conn->pid) + ": " + reason);
   }
   pid_t pid = conn->pid;
   if (reason.empty() && conn->registered && pool_.IsRunning(pid)) {
@@ -445,7 +502,14 @@ void NodeRuntime::LaunchWorkers() {
     ev.events = EPOLLIN;
     ev.data.u64 = MakeTag(kChildTag, static_cast<uint64_t>(process->pid));
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, process->pidfd, &ev);
+    ev.data.u64 = MakeTag(kStderrTag, static_cast<uint64_t>(process->pid));
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, process->stderr_fd, &ev);
   }
+}
+
+void NodeRuntime::WorkerStderr(pid_t pid) {
+  Locked locked(this);
+  if (!stopped_) pool_.ReadStderr(pid);
 }
 
 void NodeRuntime::ChildExited(pid_t pid) {
@@ -455,10 +519,19 @@ void NodeRuntime::ChildExited(pid_t pid) {
   if (!exit) return;
   if (!exit->registered) {
     // It never took a task (bad interpreter, import error, killed early):
-    // another may be started for the tasks that wait.
-    Log("a worker process failed to start: it " + WorkerPool::DescribeExit(exit->status));
+    // another is started for the tasks that wait, unless they keep failing.
+    std::string why = "a worker process failed to start: it " +
+                      WorkerPool::DescribeExit(exit->status);
+    if (!exit->stderr_tail.empty()) why += "; its stderr ended with:\n" + exit->stderr_tail;
+    LogLimited(why);
     scheduler_.WorkerStartFailed();
     schedule_needed_ = true;
+    if (pool_.consecutive_start_failures() >= kMaxStartFailures) {
+      pool_.ResetStartFailures();
+      FailTasksWaitingForWorkersLocked(
+          std::to_string(kMaxStartFailures) + " worker processes in a row failed to start. " +
+          "The last one: " + why);
+    }
     return;
   }
   auto cit = closing_.find(pid);

@@ -75,6 +75,8 @@ class ClientConnection {
   // only socket clients can receive one, so only they may register.
   virtual bool can_pass_fds() const { return false; }
   virtual void SendWithFd(const rpc::NodeMessage& message, int fd) {}
+  // The embedded driver's connection (no socket, no registration).
+  virtual bool in_process() const { return false; }
 
   const ClientId id;
   bool registered = false;
@@ -97,13 +99,16 @@ class NodeRuntime {
 
   const std::string& socket_name() const { return socket_name_; }
   const NodeID& node_id() const { return node_id_; }
-  const std::shared_ptr<Arena>& arena() const { return store_->arena(); }
+  // The shared-memory arena; null once stopped (the node lets go of it then:
+  // it stays mapped only while zero-copy views of it live).
+  std::shared_ptr<Arena> arena() const;
 
   // The in-process client: `deliver` receives the node's messages for it,
   // synchronously, with the node's lock held (so it must not call back).
   using Deliver = std::function<void(rpc::NodeMessage&&)>;
   std::shared_ptr<ClientConnection> ConnectLocal(Deliver deliver);
-  // A message from `conn` (the in-process client's path).
+  // A message from `conn` (the in-process client's path). An invalid one
+  // changes nothing and is logged.
   void Handle(ClientConnection* conn, rpc::ClientMessage&& message);
   // `conn` went away: its references, pins and waits go; its task, if it
   // was a worker, is retried or fails.
@@ -123,6 +128,9 @@ class NodeRuntime {
 
   explicit NodeRuntime(rpc::NodeConfig config);
   static void Log(const std::string& line);  // to stderr, "(miniray) ..."
+  // With mu_ held: a line written once the lock is released, at most
+  // kLogBurst lines per kLogWindow (a flood of bad messages is summed up).
+  void LogLimited(const std::string& line);
   Status Init();
 
   // Event loop (its own thread).
@@ -132,16 +140,22 @@ class NodeRuntime {
   void ClientClosed(const std::shared_ptr<SocketConnection>& conn, const std::string& why);
   void LaunchWorkers();
   void ChildExited(pid_t pid);
+  void WorkerStderr(pid_t pid);
   void OnTick();
 
   // All below: call with mu_ held.
   void SettleLocked();  // applies events_ and scheduling until quiet
   void ApplyLocked(ObjectEvents& events);
-  void HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m);
+  // Validates and acts on one message; a non-OK status means the message
+  // broke the protocol (nothing was changed) and the client is cut off.
+  Status HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m);
   void DisconnectLocked(ClientConnection* conn, const std::string& cause);
   void RegisterLocked(ClientConnection* conn, const rpc::RegisterClientRequest& m);
-  void SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m);
-  void TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m);
+  Status SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m);
+  Status TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m);
+  // Workers cannot be started (the environment is broken): the tasks that
+  // wait for one fail with RuntimeEnvSetupError instead of waiting forever.
+  void FailTasksWaitingForWorkersLocked(const std::string& why);
   void CreateActorLocked(ClientConnection* conn, uint64_t request_id,
                          rpc::CreateActorRequest&& m);
   void GetActorLocked(ClientConnection* conn, uint64_t request_id,
@@ -167,7 +181,7 @@ class NodeRuntime {
   const rpc::NodeConfig config_;
   const NodeID node_id_;
   std::string socket_name_;
-  std::shared_ptr<ObjectStore> store_;
+  std::shared_ptr<ObjectStore> store_;  // reset by Stop (under mu_)
   int listen_fd_ = -1;
   int wake_fd_ = -1;  // eventfd: wakes the event loop to launch workers or stop
   int epoll_fd_ = -1;
@@ -191,6 +205,10 @@ class NodeRuntime {
   std::vector<std::shared_ptr<SocketConnection>> dirty_;   // guarded by mu_
   ObjectEvents events_;                                    // guarded by mu_
   bool schedule_needed_ = false;                           // guarded by mu_
+  std::vector<std::string> pending_logs_;                  // guarded by mu_
+  std::chrono::steady_clock::time_point log_window_;       // guarded by mu_
+  int logs_in_window_ = 0;                                 // guarded by mu_
+  int logs_suppressed_ = 0;                                // guarded by mu_
   int launch_pending_ = 0;                                 // guarded by mu_
   std::chrono::steady_clock::time_point last_trim_;        // guarded by mu_
 };

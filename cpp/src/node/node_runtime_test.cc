@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <thread>
@@ -205,13 +206,24 @@ TEST(NodeRuntimeTest, InfeasibleTaskStaysPendingAndItsCancelFailsIt) {
   EXPECT_EQ(c.Take().get_reply().values(0).error().type(), rpc::TASK_CANCELLED);
 }
 
-// A raw socket client: speaks the frame protocol by hand.
+// A raw socket client: speaks the frame protocol by hand. It registers as
+// a driver unless told not to.
 class RawClient {
  public:
-  explicit RawClient(const std::string& address) {
+  explicit RawClient(const std::string& address, bool do_register = true) {
     auto fd = ConnectAbstract(address);
     EXPECT_TRUE(fd.ok());
     fd_ = *fd;
+    if (!do_register) return;
+    rpc::ClientMessage reg;
+    reg.mutable_register_client()->set_worker_id(WorkerID::FromRandom().Binary());
+    reg.mutable_register_client()->set_kind(rpc::DRIVER);
+    Send(reg);
+    rpc::NodeMessage reply;
+    int arena_fd = -1;
+    EXPECT_TRUE(RecvFrame(fd_, &reply, &arena_fd).ok());
+    EXPECT_TRUE(reply.has_register_reply());
+    if (arena_fd >= 0) close(arena_fd);
   }
   ~RawClient() { close(fd_); }
   void Send(const rpc::ClientMessage& m) { ASSERT_TRUE(SendFrame(fd_, m).ok()); }
@@ -261,7 +273,7 @@ TEST(NodeRuntimeTest, AClientWhoseBacklogPassesTheBoundIsDisconnected) {
 TEST(NodeRuntimeTest, AMalformedFrameClosesThatConnectionOnly) {
   auto node = StartNode();
   FakeClient c(node.get());
-  RawClient bad(node->socket_name());
+  RawClient bad(node->socket_name(), /*do_register=*/false);
   const char bytes[] = "\x05\x00\x00\x00\xff\xff\xff\xff\xff";
   std::string garbage(bytes, sizeof(bytes) - 1);
   ASSERT_EQ(write(bad.fd(), garbage.data(), garbage.size()), static_cast<ssize_t>(garbage.size()));
@@ -273,7 +285,7 @@ TEST(NodeRuntimeTest, AMalformedFrameClosesThatConnectionOnly) {
 
 TEST(NodeRuntimeTest, RegisteredSocketWorkerReceivesTheArena) {
   auto node = StartNode();
-  RawClient worker(node->socket_name());
+  RawClient worker(node->socket_name(), /*do_register=*/false);
   rpc::ClientMessage reg;
   reg.mutable_register_client()->set_worker_id(WorkerID::FromRandom().Binary());
   worker.Send(reg);
@@ -289,6 +301,204 @@ TEST(NodeRuntimeTest, RegisteredSocketWorkerReceivesTheArena) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(node->Stats().num_workers, 1u);
+}
+
+// --- hostile clients: each message is refused, its sender cut off, and the
+// node's state is what it was ------------------------------------------------
+
+// Reads until the node closes the connection; false if it answers instead.
+bool ClosedByNode(RawClient& client) {
+  rpc::NodeMessage m;
+  return !client.Recv(&m);
+}
+
+rpc::ClientMessage Submit(const TaskID& id, std::map<std::string, double> resources) {
+  rpc::ClientMessage m;
+  auto* spec = m.mutable_submit_task();
+  spec->set_task_id(id.Binary());
+  spec->set_name("t");
+  spec->set_num_returns(1);
+  for (const auto& [k, v] : resources) (*spec->mutable_required_resources())[k] = v;
+  return m;
+}
+
+TEST(NodeRuntimeTest, AHugeCreateIsRefusedWithoutCorruptingTheStore) {
+  auto node = StartNode();
+  FakeClient c(node.get());
+  rpc::ClientMessage create;
+  create.set_request_id(1);
+  create.mutable_create()->set_object_id(ObjectID::ForPut().Binary());
+  create.mutable_create()->set_size(UINT64_MAX);
+  c.Send(create);
+  EXPECT_EQ(c.Take().create_reply().status().code(),
+            static_cast<int32_t>(StatusCode::kResourceExhausted));
+  EXPECT_EQ(node->Stats().store_used, 0u);
+  create.mutable_create()->set_object_id(ObjectID::ForPut().Binary());
+  create.mutable_create()->set_size(1000);
+  c.Send(create);
+  EXPECT_EQ(c.Take().create_reply().status().code(), 0);
+}
+
+TEST(NodeRuntimeTest, AReusedTaskIdCutsTheClientOffAndLeavesResourcesAlone) {
+  auto node = StartNode({{"CPU", 2}, {"TPU", 1}});
+  RawClient client(node->socket_name());
+  TaskID id = TaskID::FromRandom();
+  client.Send(Submit(id, {{"CPU", 1}, {"TPU", 2}}));  // infeasible: stays queued
+  client.Send(Submit(id, {{"CPU", 1}, {"TPU", 2}}));
+  EXPECT_TRUE(ClosedByNode(client));
+  FakeClient c(node.get());
+  rpc::ClientMessage m;
+  m.set_request_id(1);
+  m.mutable_get_resources();
+  c.Send(m);
+  EXPECT_EQ(c.Take().resources_reply().available().at("CPU"), 2);
+  // The first task went with its submitter: nothing waits for it.
+  EXPECT_EQ(node->Stats().num_pending_tasks, 0u);
+}
+
+TEST(NodeRuntimeTest, RegisteringTwiceCutsTheClientOff) {
+  auto node = StartNode();
+  RawClient client(node->socket_name());
+  rpc::ClientMessage reg;
+  reg.mutable_register_client()->set_worker_id(WorkerID::FromRandom().Binary());
+  client.Send(reg);
+  EXPECT_TRUE(ClosedByNode(client));
+}
+
+TEST(NodeRuntimeTest, ASealOutsideTheClientsAllocationIsRefused) {
+  auto node = StartNode();
+  RawClient client(node->socket_name());
+  ObjectID id = ObjectID::ForPut();
+  rpc::ClientMessage create;
+  create.set_request_id(1);
+  create.mutable_create()->set_object_id(id.Binary());
+  create.mutable_create()->set_size(4096);
+  client.Send(create);
+  rpc::NodeMessage reply;
+  ASSERT_TRUE(client.Recv(&reply));
+  rpc::ClientMessage seal;
+  seal.mutable_seal()->set_object_id(id.Binary());
+  seal.mutable_seal()->mutable_shared()->set_offset(node->arena()->size() - 16);
+  seal.mutable_seal()->mutable_shared()->set_size(1 << 30);  // far outside the arena
+  client.Send(seal);
+  EXPECT_TRUE(ClosedByNode(client));
+  // Its allocation went with it; nothing refers to the forged location.
+  for (int i = 0; i < 100 && node->Stats().store_used != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(node->Stats().store_used, 0u);
+  EXPECT_EQ(node->Stats().num_objects, 0u);
+}
+
+TEST(NodeRuntimeTest, AFrameAnnouncingTooManyBytesIsRefusedAtOnce) {
+  auto node = StartNode();
+  RawClient client(node->socket_name());
+  char header[kFrameHeaderSize];
+  EncodeFrameHeader(1u << 30, header);
+  ASSERT_EQ(write(client.fd(), header, sizeof(header)), static_cast<ssize_t>(sizeof(header)));
+  EXPECT_TRUE(ClosedByNode(client));
+}
+
+TEST(NodeRuntimeTest, AWorkersResultForATaskItDoesNotRunIsRefused) {
+  auto node = StartNode();
+  FakeClient driver(node.get());
+  TaskID task = TaskID::FromRandom();
+  driver.Send(Submit(task, {{"CPU", 1}}));  // queued: no worker has it
+  RawClient impostor(node->socket_name(), /*do_register=*/false);
+  rpc::ClientMessage reg;
+  reg.mutable_register_client()->set_worker_id(WorkerID::FromRandom().Binary());
+  reg.mutable_register_client()->set_kind(rpc::TASK_WORKER);
+  impostor.Send(reg);
+  rpc::NodeMessage m;
+  int fd = -1;
+  ASSERT_TRUE(RecvFrame(impostor.fd(), &m, &fd).ok());
+  close(fd);
+  // It is given the task (it is an idle worker)...
+  ASSERT_TRUE(impostor.Recv(&m));
+  ASSERT_TRUE(m.has_execute_task());
+  // ...but reports a result for another task, and a return id not its own.
+  rpc::ClientMessage done;
+  done.mutable_task_done()->set_task_id(TaskID::FromRandom().Binary());
+  impostor.Send(done);  // unknown task: ignored
+  done.mutable_task_done()->set_task_id(task.Binary());
+  auto* v = done.mutable_task_done()->add_returns();
+  v->set_object_id(ObjectID::ForPut().Binary());
+  v->set_inline_data("forged");
+  impostor.Send(done);
+  EXPECT_TRUE(ClosedByNode(impostor));
+}
+
+TEST(NodeRuntimeTest, TheNodeSignalsOnlyProcessesItStarted) {
+  // A client registers as a task worker from this very process (not one the
+  // node started) and is given a task; a forced cancel must not kill us.
+  auto node = StartNode();
+  FakeClient driver(node.get());
+  TaskID task = TaskID::FromRandom();
+  driver.Send(Submit(task, {{"CPU", 1}}));
+  RawClient worker(node->socket_name(), /*do_register=*/false);
+  rpc::ClientMessage reg;
+  reg.mutable_register_client()->set_worker_id(WorkerID::FromRandom().Binary());
+  reg.mutable_register_client()->set_kind(rpc::TASK_WORKER);
+  worker.Send(reg);
+  rpc::NodeMessage m;
+  int fd = -1;
+  ASSERT_TRUE(RecvFrame(worker.fd(), &m, &fd).ok());
+  close(fd);
+  ASSERT_TRUE(worker.Recv(&m));
+  ASSERT_TRUE(m.has_execute_task());
+  rpc::ClientMessage cancel;
+  cancel.mutable_cancel_task()->set_object_id(ObjectID::ForTaskReturn(task, 1).Binary());
+  cancel.mutable_cancel_task()->set_force(true);
+  driver.Send(cancel);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  SUCCEED();  // still alive: no SIGKILL reached this process
+}
+
+TEST(NodeRuntimeTest, AStringThatIsNotUtf8IsRefusedAtDecoding) {
+  auto node = StartNode();
+  RawClient client(node->socket_name());
+  rpc::ClientMessage m = Submit(TaskID::FromRandom(), {{"CPU", 1}});
+  std::string bytes = m.SerializeAsString();
+  size_t at = bytes.find("CPU");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] = '\xff';  // the resource name is no longer UTF-8
+  std::string frame(kFrameHeaderSize, '\0');
+  EncodeFrameHeader(static_cast<uint32_t>(bytes.size()), frame.data());
+  frame += bytes;
+  ASSERT_EQ(write(client.fd(), frame.data(), frame.size()), static_cast<ssize_t>(frame.size()));
+  EXPECT_TRUE(ClosedByNode(client));
+  EXPECT_EQ(node->Stats().num_pending_tasks, 0u);
+}
+
+TEST(NodeRuntimeTest, TheQueuedTasksOfAClientThatWentAwayAreCancelled) {
+  auto node = StartNode();
+  {
+    RawClient client(node->socket_name());
+    client.Send(Submit(TaskID::FromRandom(), {{"CPU", 1}, {"TPU", 1}}));  // never runs
+    for (int i = 0; i < 100 && node->Stats().num_pending_tasks == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(node->Stats().num_pending_tasks, 1u);
+  }
+  for (int i = 0; i < 200 && node->Stats().num_pending_tasks != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(node->Stats().num_pending_tasks, 0u);
+  EXPECT_EQ(node->Stats().num_objects, 0u);
+}
+
+TEST(NodeRuntimeTest, AFloodOfBadMessagesLogsAFewLines) {
+  auto node = StartNode();
+  testing::internal::CaptureStderr();
+  for (int i = 0; i < 200; ++i) {
+    RawClient bad(node->socket_name(), /*do_register=*/false);
+    bad.Send(KvGet(1, "x"));  // before registering: refused
+    EXPECT_TRUE(ClosedByNode(bad));
+  }
+  std::string log = testing::internal::GetCapturedStderr();
+  size_t lines = static_cast<size_t>(std::count(log.begin(), log.end(), '\n'));
+  EXPECT_GE(lines, 1u);
+  EXPECT_LE(lines, 12u) << log;
 }
 
 }  // namespace

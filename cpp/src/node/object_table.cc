@@ -146,7 +146,7 @@ StatusOr<uint64_t> ObjectTable::Create(ClientId client, const ObjectID& id, uint
   auto loc = Allocate(id, size);
   if (!loc.ok()) return loc.status();
   bool is_put = !objects_.count(id);  // task returns already have entries
-  clients_[client].creating[id] = is_put;
+  clients_[client].creating[id] = ClientState::Creating{*loc, is_put};
   if (is_put) {
     objects_[id].refs = 1;  // the putter's handle
     clients_[client].refs[id] += 1;
@@ -154,14 +154,42 @@ StatusOr<uint64_t> ObjectTable::Create(ClientId client, const ObjectID& id, uint
   return loc->offset;
 }
 
-Status ObjectTable::Seal(ClientId client, rpc::ObjectValue value, ObjectEvents* events) {
+Status ObjectTable::CheckCreated(ClientId client, const rpc::ObjectValue& value) const {
   ObjectID id = ObjectID::FromBinary(value.object_id());
-  ClientState& c = clients_[client];
-  if (!c.creating.erase(id)) {
+  auto cit = clients_.find(client);
+  const ClientState::Creating* created = nullptr;
+  if (cit != clients_.end()) {
+    auto it = cit->second.creating.find(id);
+    if (it != cit->second.creating.end()) created = &it->second;
+  }
+  if (!created) {
     return Status::FailedPrecondition("object " + id.Hex() + " was not created by this client");
   }
+  if (value.shared().offset() != created->location.offset ||
+      value.shared().size() != created->location.size) {
+    return Status::FailedPrecondition("object " + id.Hex() +
+                                      " is not where it was created (offset " +
+                                      std::to_string(value.shared().offset()) + ", size " +
+                                      std::to_string(value.shared().size()) + ")");
+  }
+  return Status::OK();
+}
+
+Status ObjectTable::Seal(ClientId client, rpc::ObjectValue value, ObjectEvents* events) {
+  if (!value.has_shared()) return Status::FailedPrecondition("a seal names a shared value");
+  MINIRAY_RETURN_IF_ERROR(CheckCreated(client, value));
+  ObjectID id = ObjectID::FromBinary(value.object_id());
+  clients_[client].creating.erase(id);
   (void)store_->Seal(id);
   StoreValue(std::move(value), events);
+  return Status::OK();
+}
+
+Status ObjectTable::CheckReturns(
+    ClientId client, const google::protobuf::RepeatedPtrField<rpc::ObjectValue>& returns) const {
+  for (const auto& v : returns) {
+    if (v.has_shared()) MINIRAY_RETURN_IF_ERROR(CheckCreated(client, v));
+  }
   return Status::OK();
 }
 
@@ -170,10 +198,12 @@ void ObjectTable::StoreReturns(ClientId client,
                                ObjectEvents* events) {
   ClientState& c = clients_[client];
   for (auto& v : *returns) {
-    if (v.has_shared()) {
-      ObjectID id = ObjectID::FromBinary(v.object_id());
-      (void)store_->Seal(id);
-      c.creating.erase(id);
+    ObjectID id = ObjectID::FromBinary(v.object_id());
+    auto created = c.creating.find(id);
+    if (created != c.creating.end()) {
+      // Sealed if the return lies there; freed if it came another way.
+      (void)(v.has_shared() ? store_->Seal(id) : store_->Abort(id));
+      c.creating.erase(created);
     }
     StoreValue(std::move(v), events);
   }
@@ -183,10 +213,8 @@ void ObjectTable::AbortReturns(ClientId client,
                                const google::protobuf::RepeatedPtrField<rpc::ObjectValue>& returns) {
   ClientState& c = clients_[client];
   for (const auto& v : returns) {
-    if (!v.has_shared()) continue;
     ObjectID id = ObjectID::FromBinary(v.object_id());
-    (void)store_->Abort(id);
-    c.creating.erase(id);
+    if (c.creating.erase(id)) (void)store_->Abort(id);
   }
 }
 
@@ -206,6 +234,15 @@ rpc::ObjectValue ObjectTable::ValueFor(ClientId client, const ObjectID& id) {
   }
   if (it->second.spilled) {
     Status restored = Restore(id, it->second);
+    if (restored.code() == StatusCode::kResourceExhausted) {
+      rpc::ObjectValue full;
+      full.set_object_id(id.Binary());
+      full.mutable_error()->set_type(rpc::OBJECT_STORE_FULL);
+      full.mutable_error()->set_message("object " + id.Hex() +
+                                        " is spilled to disk and cannot be read back now: " +
+                                        restored.message());
+      return full;
+    }
     if (!restored.ok()) {
       return LostValue(id, "is spilled to disk and could not be restored: " + restored.message());
     }
@@ -350,11 +387,11 @@ void ObjectTable::DropClient(ClientId client, ObjectEvents* events) {
   if (cit == clients_.end()) return;
   ClientState c = std::move(cit->second);
   clients_.erase(cit);
-  for (const auto& [id, is_put] : c.creating) {
+  for (const auto& [id, created] : c.creating) {
     (void)store_->Abort(id);
     // A put that never sealed: drop its entry (task returns stay pending).
     auto oit = objects_.find(id);
-    if (is_put && oit != objects_.end() && !oit->second.ready) {
+    if (created.is_put && oit != objects_.end() && !oit->second.ready) {
       objects_.erase(oit);
       c.refs.erase(id);
     }

@@ -92,10 +92,17 @@ class ObjectTable {
   // Reserves `size` bytes of shared memory for `id`, spilling if needed;
   // the offset, or ResourceExhausted when nothing can make room.
   StatusOr<uint64_t> Create(ClientId client, const ObjectID& id, uint64_t size);
-  // Publishes a value `client` wrote after Create (a put).
+  // Publishes a value `client` wrote after Create (a put). Its location
+  // must be the one Create gave: else FailedPrecondition, nothing changed.
   Status Seal(ClientId client, rpc::ObjectValue value, ObjectEvents* events);
-  // A task's returns from the worker `client`: shared ones were Created by
-  // it and are sealed now.
+  // Checks a task's returns from the worker `client` before they are
+  // stored: each shared one must be an allocation the worker Created, at
+  // the location Create gave.
+  Status CheckReturns(ClientId client,
+                      const google::protobuf::RepeatedPtrField<rpc::ObjectValue>& returns) const;
+  // Stores checked returns: shared ones are sealed now. Allocations the
+  // worker made for a return it then sent inline (or as an error) are
+  // freed: nothing leaks when a later return failed to serialize.
   void StoreReturns(ClientId client, google::protobuf::RepeatedPtrField<rpc::ObjectValue>* returns,
                     ObjectEvents* events);
   // Frees shared returns a worker created for an attempt that is retried.
@@ -148,13 +155,19 @@ class ObjectTable {
   struct ClientState {
     std::unordered_map<ObjectID, int64_t> refs;  // references it holds
     std::unordered_map<ObjectID, int64_t> pins;  // shared values it maps
-    // Created, not yet sealed; true for puts (whose entry goes with them),
-    // false for task returns (whose entry stays pending).
-    std::unordered_map<ObjectID, bool> creating;
+    // Created, not yet sealed: where, and whether it is a put (whose entry
+    // goes with it if never sealed) or a task return (whose entry stays).
+    struct Creating {
+      ObjectLocation location;
+      bool is_put = false;
+    };
+    std::unordered_map<ObjectID, Creating> creating;
     int blocked_requests = 0;
   };
 
   void StoreValue(rpc::ObjectValue value, ObjectEvents* events);
+  // OK when `value` (shared) lies where `client` created it.
+  Status CheckCreated(ClientId client, const rpc::ObjectValue& value) const;
   void AddRef(const ObjectID& id);
   void RemoveRef(const ObjectID& id, ObjectEvents* events);
   void MaybeFree(const ObjectID& id, ObjectEvents* events);

@@ -2,15 +2,24 @@
 
 namespace miniray {
 
-TaskEntry* TaskManager::Add(TaskSpecification spec, const TaskID& parent) {
+TaskEntry* TaskManager::Add(TaskSpecification spec, const TaskID& parent, uint64_t owner) {
   TaskID id = spec.TaskId();
   auto [it, inserted] = tasks_.try_emplace(id);
   if (!inserted) return nullptr;
   if (!parent.IsNil() && tasks_.count(parent)) children_[parent].push_back(id);
   TaskEntry& e = it->second;
+  e.owner = owner;
   e.retries_left = spec.message().max_retries();
   e.spec = std::move(spec);
   return &e;
+}
+
+std::vector<TaskID> TaskManager::OwnedBy(uint64_t owner) const {
+  std::vector<TaskID> owned;
+  for (const auto& [id, task] : tasks_) {
+    if (task.owner == owner) owned.push_back(id);
+  }
+  return owned;
 }
 
 TaskEntry* TaskManager::Find(const TaskID& id) {

@@ -24,6 +24,7 @@ namespace miniray {
 
 struct TaskEntry {
   TaskSpecification spec;
+  uint64_t owner = 0;       // the client that submitted it
   WorkerID worker;          // running it, if dispatched
   bool cancelled = false;   // miniray.cancel() reached it while it ran
   int32_t retries_left = 0;  // -1: forever
@@ -41,8 +42,10 @@ class TaskManager {
   // Accepts a task submitted while `parent` ran (nil for a driver) and
   // returns its entry; null, changing nothing, when a task with this id is
   // already known.
-  TaskEntry* Add(TaskSpecification spec, const TaskID& parent);
+  TaskEntry* Add(TaskSpecification spec, const TaskID& parent, uint64_t owner);
   bool Contains(const TaskID& id) const { return tasks_.count(id) > 0; }
+  // The unfinished tasks that client `owner` submitted.
+  std::vector<TaskID> OwnedBy(uint64_t owner) const;
   TaskEntry* Find(const TaskID& id);
 
   // The task ended; returns its spec (whose references the node releases).

@@ -20,7 +20,7 @@ TaskSpecification Spec(const std::string& name, int32_t max_retries, bool retry_
 TEST(TaskManagerTest, AWorkerDeathIsRetriedWithinTheBudgetThenFails) {
   TaskManager tasks;
   TaskSpecification spec = Spec("flaky", 2);
-  ASSERT_TRUE(tasks.Add(spec, TaskID::Nil()));
+  ASSERT_TRUE(tasks.Add(spec, TaskID::Nil(), 1));
   EXPECT_TRUE(tasks.OnWorkerDied(spec.TaskId(), "exited with code 1").retry);
   EXPECT_TRUE(tasks.OnWorkerDied(spec.TaskId(), "exited with code 1").retry);
   FailureDecision last = tasks.OnWorkerDied(spec.TaskId(), "was killed by signal 9");
@@ -33,7 +33,7 @@ TEST(TaskManagerTest, AWorkerDeathIsRetriedWithinTheBudgetThenFails) {
 TEST(TaskManagerTest, ForeverRetriesNeverRunOutAndCancelledTasksAreNotRetried) {
   TaskManager tasks;
   TaskSpecification forever = Spec("forever", -1);
-  ASSERT_TRUE(tasks.Add(forever, TaskID::Nil()));
+  ASSERT_TRUE(tasks.Add(forever, TaskID::Nil(), 1));
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(tasks.OnWorkerDied(forever.TaskId(), "x").retry);
   tasks.Find(forever.TaskId())->cancelled = true;
   FailureDecision d = tasks.OnWorkerDied(forever.TaskId(), "x");
@@ -45,8 +45,8 @@ TEST(TaskManagerTest, ApplicationErrorsAreRetriedOnlyWhenAskedAndAllowed) {
   TaskManager tasks;
   TaskSpecification plain = Spec("plain", 3);
   TaskSpecification retrying = Spec("retrying", 1, /*retry_exceptions=*/true);
-  ASSERT_TRUE(tasks.Add(plain, TaskID::Nil()));
-  ASSERT_TRUE(tasks.Add(retrying, TaskID::Nil()));
+  ASSERT_TRUE(tasks.Add(plain, TaskID::Nil(), 1));
+  ASSERT_TRUE(tasks.Add(retrying, TaskID::Nil(), 1));
   EXPECT_FALSE(tasks.ShouldRetryApplicationError(plain.TaskId(), true));
   EXPECT_FALSE(tasks.ShouldRetryApplicationError(retrying.TaskId(), /*allowed=*/false));
   EXPECT_TRUE(tasks.ShouldRetryApplicationError(retrying.TaskId(), true));
@@ -56,8 +56,8 @@ TEST(TaskManagerTest, ApplicationErrorsAreRetriedOnlyWhenAskedAndAllowed) {
 TEST(TaskManagerTest, ATaskIdIsAcceptedOnce) {
   TaskManager tasks;
   TaskSpecification spec = Spec("f", 0);
-  EXPECT_NE(tasks.Add(spec, TaskID::Nil()), nullptr);
-  EXPECT_EQ(tasks.Add(spec, TaskID::Nil()), nullptr);
+  EXPECT_NE(tasks.Add(spec, TaskID::Nil(), 1), nullptr);
+  EXPECT_EQ(tasks.Add(spec, TaskID::Nil(), 1), nullptr);
   EXPECT_EQ(tasks.size(), 1u);
   EXPECT_TRUE(tasks.Finish(spec.TaskId()).has_value());
   EXPECT_FALSE(tasks.Finish(spec.TaskId()).has_value());
@@ -67,10 +67,10 @@ TEST(TaskManagerTest, CancelReachesDescendantsFirstAndSkipsFinishedOnes) {
   TaskManager tasks;
   TaskSpecification parent = Spec("parent", 0), child = Spec("child", 0),
                     grandchild = Spec("grandchild", 0), done = Spec("done", 0);
-  tasks.Add(parent, TaskID::Nil());
-  tasks.Add(child, parent.TaskId());
-  tasks.Add(done, parent.TaskId());
-  tasks.Add(grandchild, child.TaskId());
+  tasks.Add(parent, TaskID::Nil(), 1);
+  tasks.Add(child, parent.TaskId(), 1);
+  tasks.Add(done, parent.TaskId(), 1);
+  tasks.Add(grandchild, child.TaskId(), 1);
   tasks.Finish(done.TaskId());
   std::vector<TaskID> order = tasks.CancelOrder(parent.TaskId(), /*recursive=*/true);
   EXPECT_EQ(order, (std::vector<TaskID>{grandchild.TaskId(), child.TaskId(), parent.TaskId()}));

@@ -5,6 +5,10 @@
 // Each process is launched with vfork+exec and watched through a pidfd,
 // which becomes readable when the process exits: the node's event loop
 // learns of exits from epoll, with no polling, sleeping or signal handler.
+// Until it registers, a worker's stderr goes to a pipe the pool reads, so a
+// worker that cannot start (a broken interpreter or environment) leaves the
+// tail of what it said; once registered, the worker takes back the node's
+// own stderr (passed as fd 3, MINIRAY_STDERR_FD).
 // Each worker dies with the thread that launched it (PR_SET_PDEATHSIG; the
 // node's event loop), so none outlives its node, even after kill -9.
 //
@@ -29,14 +33,17 @@ class WorkerPool {
  public:
   struct Process {
     pid_t pid = 0;
-    int pidfd = -1;  // readable once the process exits; the pool owns it
+    int pidfd = -1;      // readable once the process exits; the pool owns it
+    int stderr_fd = -1;  // its stderr until it registers; the pool owns it
   };
   struct Exit {
     pid_t pid = 0;
     int status = 0;  // as waitpid reports it
     bool registered = false;
-    WorkerID worker;  // when registered
+    WorkerID worker;          // when registered
+    std::string stderr_tail;  // the last of what it wrote before registering
   };
+  static constexpr size_t kStderrTail = 4096;
 
   // `argv`: the worker command ("--address=<socket>" is appended);
   // `env`: its whole environment, "KEY=VALUE".
@@ -52,6 +59,14 @@ class WorkerPool {
   // A connection whose peer is `pid` registered as `worker`: true if `pid`
   // is a process of this pool (and not registered before).
   bool Registered(pid_t pid, const WorkerID& worker);
+  // Reads what `pid` wrote to its stderr pipe so far; closes the pipe at
+  // its end. (Call when the pipe is readable.)
+  void ReadStderr(pid_t pid);
+  // Workers in a row that exited by themselves before registering (a worker
+  // killed by a signal does not count: that says nothing of the
+  // environment). A registration resets it.
+  int consecutive_start_failures() const { return start_failures_; }
+  void ResetStartFailures() { start_failures_ = 0; }
   // `pid`'s pidfd became readable: reaps it. Nullopt for an unknown pid or
   // a process that has not exited.
   std::optional<Exit> Reap(pid_t pid);
@@ -71,13 +86,18 @@ class WorkerPool {
  private:
   struct Child {
     int pidfd = -1;
+    int stderr_fd = -1;
     bool registered = false;
     WorkerID worker;
+    std::string stderr_tail;
   };
+  static void CloseStderr(Child& child);
+
   const std::vector<std::string> argv_;
   const std::vector<std::string> env_;
   std::unordered_map<pid_t, Child> children_;
   std::unordered_map<pid_t, int> exit_statuses_;  // reaped, disconnect to come
+  int start_failures_ = 0;
 };
 
 }  // namespace miniray

@@ -65,6 +65,30 @@ TEST(WorkerPoolTest, AnUnstartableCommandExitsWith127) {
   EXPECT_EQ(WorkerPool::DescribeExit(pool.Reap(p->pid)->status), "exited with code 127");
 }
 
+TEST(WorkerPoolTest, AWorkerThatCannotStartLeavesTheTailOfItsStderr) {
+  WorkerPool pool({"/bin/sh", "-c", "echo 'Fatal Python error: no encodings' >&2; exit 1", "sh"},
+                  Env());
+  for (int i = 1; i <= 3; ++i) {
+    auto p = pool.Launch("unused");
+    ASSERT_TRUE(p.ok());
+    pool.Add(*p);
+    AwaitExit(*p);
+    auto exit = pool.Reap(p->pid);
+    ASSERT_TRUE(exit.has_value());
+    EXPECT_NE(exit->stderr_tail.find("Fatal Python error: no encodings"), std::string::npos);
+    EXPECT_EQ(pool.consecutive_start_failures(), i);
+  }
+  // A worker killed while it starts says nothing about the environment.
+  WorkerPool slow({"/bin/sh", "-c", "sleep 30", "sh"}, Env());
+  auto p = slow.Launch("unused");
+  ASSERT_TRUE(p.ok());
+  slow.Add(*p);
+  slow.Signal(p->pid, SIGKILL);
+  AwaitExit(*p);
+  ASSERT_TRUE(slow.Reap(p->pid).has_value());
+  EXPECT_EQ(slow.consecutive_start_failures(), 0);
+}
+
 TEST(WorkerPoolTest, KillAllLeavesNoProcess) {
   std::vector<pid_t> pids;
   {

@@ -10,6 +10,8 @@ Allocator::Allocator(uint64_t capacity)
 }
 
 std::optional<uint64_t> Allocator::Allocate(uint64_t size) {
+  // Checked before rounding up: a size near 2^64 would wrap to a tiny one.
+  if (size > capacity_) return std::nullopt;
   size = RoundUp(size);
   for (auto it = free_.begin(); it != free_.end(); ++it) {
     if (it->second < size) continue;

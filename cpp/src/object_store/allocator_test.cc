@@ -35,5 +35,16 @@ TEST(AllocatorTest, FullArenaRefusesAndFreeingMergesNeighbours) {
   EXPECT_TRUE(a.Allocate(4 * 64).has_value());
 }
 
+TEST(AllocatorTest, AHugeSizeIsRefusedNotWrappedAround) {
+  Allocator a(1 << 20);
+  auto first = a.Allocate(1000);
+  ASSERT_TRUE(first.has_value());
+  // 2^64-1 rounded up to 64 bytes would wrap to 0 and hand out a block twice.
+  EXPECT_FALSE(a.Allocate(UINT64_MAX).has_value());
+  EXPECT_FALSE(a.Allocate(UINT64_MAX - 63).has_value());
+  EXPECT_FALSE(a.Allocate((1 << 20) + 1).has_value());
+  EXPECT_EQ(a.used(), Allocator::RoundUp(1000));
+}
+
 }  // namespace
 }  // namespace miniray

@@ -39,6 +39,17 @@ bool Scheduler::CancelTask(const TaskID& task) {
   return false;
 }
 
+std::vector<TaskID> Scheduler::DrainReady() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<TaskID> drained;
+  for (auto& [key, queue] : ready_) {
+    for (auto& task : queue) drained.push_back(task.id);
+  }
+  ready_.clear();
+  num_ready_ = 0;
+  return drained;
+}
+
 bool Scheduler::ObjectReady(const ObjectID& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = waiters_.find(id);

@@ -60,6 +60,9 @@ class Scheduler {
                   const std::vector<ObjectID>& missing);
   // Removes a task that is not running yet; false if it is not queued here.
   bool CancelTask(const TaskID& task);
+  // Removes and returns every task that is ready to run but waiting for a
+  // worker or resources (when no worker can be started for them).
+  std::vector<TaskID> DrainReady();
   // An object became ready: tasks waiting only on it become runnable.
   // True when some did (a Schedule() may dispatch them).
   bool ObjectReady(const ObjectID& id);

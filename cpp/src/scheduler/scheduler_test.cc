@@ -206,6 +206,16 @@ TEST(SchedulerTest, CancelledTasksNeverRun) {
   EXPECT_EQ(NameOf(d.dispatches[0]), "kept");
 }
 
+TEST(SchedulerTest, DrainReadyTakesOnlyRunnableTasks) {
+  Scheduler s(Res({{"CPU", 1}}), 8);
+  Task ready("ready"), waiting("waiting");
+  Submit(s, ready, {});
+  Submit(s, waiting, {ObjectID::FromRandom()});
+  EXPECT_EQ(s.DrainReady(), std::vector<TaskID>{ready.id});
+  EXPECT_EQ(s.num_ready(), 0u);
+  EXPECT_EQ(s.num_waiting(), 1u);
+}
+
 TEST(SchedulerTest, ExtraIdleWorkersAreTrimmedToTheSoftLimit) {
   Scheduler s(Res({{"CPU", 1}}), 8);
   WorkerID a = WorkerID::FromRandom(), b = WorkerID::FromRandom();

@@ -14,6 +14,7 @@ from _miniray_core import rpc
 
 from miniray import exceptions
 from miniray._private import serialization
+from miniray.actor import ActorExitSignal, exit_actor
 from miniray._private.remote_function import ArgRef
 
 
@@ -50,7 +51,8 @@ class Task:
     with its fields read once and its argument values mapped."""
 
     __slots__ = ("spec", "task_id", "name", "function_id", "blob", "arg_values",
-                 "return_ids", "gpu_ids", "env", "actor_id", "actor_creation", "method_name")
+                 "return_ids", "gpu_ids", "runtime_env", "actor_id", "actor_creation",
+                 "method_name")
 
     def __init__(self, core, request):
         spec = self.spec = request.task_spec
@@ -61,12 +63,25 @@ class Task:
         self.arg_values = core.take_args(request)
         self.return_ids = _miniray_core.return_ids(spec)
         self.gpu_ids = request.gpu_ids
-        runtime_env = spec.runtime_env
-        self.env = json.loads(runtime_env) if runtime_env else {}
+        self.runtime_env = spec.runtime_env
         task_type = spec.type
         self.actor_creation = task_type == _ACTOR_CREATION_TASK
         self.actor_id = None if task_type == _NORMAL_TASK else spec.actor_id
         self.method_name = spec.method_name
+
+    @property
+    def env(self) -> dict:
+        """The task's runtime_env. Read where a bad one fails the task (not
+        the worker, which would then fail each retry in turn)."""
+        if not self.runtime_env:
+            return {}
+        try:
+            env = json.loads(self.runtime_env)
+        except ValueError as e:
+            raise ValueError(f"the task's runtime_env is not valid JSON: {e}") from None
+        if not isinstance(env, dict):
+            raise ValueError("the task's runtime_env is not a JSON object")
+        return env
 
 
 def load_function(w, function_id: bytes):
@@ -177,7 +192,6 @@ def _prepare(w, task: Task):
     task.arg_values = None
     if task.actor_id:
         if task.method_name == "__ray_terminate__":
-            from miniray.actor import exit_actor
             return exit_actor, (), {}
         return getattr(w.actor_instance, task.method_name), args, kwargs
     return load_function(w, task.function_id), args, kwargs
@@ -198,7 +212,6 @@ def _finish(w, task: Task, result) -> None:
 
 
 def _fail(w, task: Task, exc: BaseException) -> None:
-    from miniray.actor import ActorExitSignal
     if isinstance(exc, ActorExitSignal):
         # exit_actor(): the call succeeds with None, then the process ends.
         w.core.task_done(rpc.TaskResult(

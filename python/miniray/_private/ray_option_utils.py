@@ -4,7 +4,8 @@ As Ray's `_private/ray_option_utils.py`: every option name that `@remote`,
 `.options()` and `init()` accept is listed here, and each value is checked
 here, once, with a TypeError or ValueError that names the option.
 """
-from typing import Any, Dict, Iterable
+import math
+from typing import Any, Dict, Iterable, Optional
 
 # Options a task accepts, as Ray's remote function options.
 TASK_OPTIONS = frozenset({
@@ -26,16 +27,31 @@ METHOD_OPTIONS = frozenset({
 })
 
 
-def check_number(name: str, value, *, allow_none: bool = True, integer: bool = False) -> None:
-    """A number (an int if `integer`) that is >= 0, or None if allowed."""
+# What the node accepts (cpp/src/node/message_validator.h): larger values
+# are refused here, with the option's name, before anything is sent.
+MAX_RESOURCE_AMOUNT = 1e15
+MAX_NUM_RETURNS = 100_000
+INT32_MAX = 2 ** 31 - 1
+
+
+def check_number(name: str, value, *, allow_none: bool = True, integer: bool = False,
+                 minimum: float = 0, maximum: Optional[float] = None) -> None:
+    """A finite number (an int if `integer`) in [minimum, maximum], or None
+    if allowed. Resource amounts default to at most MAX_RESOURCE_AMOUNT."""
     if value is None and allow_none:
         return
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):
         raise TypeError(f"{name} must be a{'n integer' if integer else ' number'}, "
                         f"got {value!r} of type {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is None:
+        maximum = INT32_MAX if integer else MAX_RESOURCE_AMOUNT
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum:g}, got {value}")
 
 
 def check_resources(resources) -> None:
@@ -58,17 +74,16 @@ def validate_options(options: Dict[str, Any], allowed: Iterable[str], what: str)
             raise ValueError(f"Invalid option keyword {key} for {what}. "
                              f"Valid ones are {sorted(allowed)}.")
     for key in ("num_cpus", "num_gpus", "memory"):
-        if options.get(key) is not None:
-            check_number(key, options[key], allow_none=False)
-    if "num_returns" in options and options["num_returns"] is not None:
-        n = options["num_returns"]
-        if n in ("dynamic", "streaming"):
-            raise ValueError(f"num_returns={n!r} (generator tasks) is not supported by "
-                             "miniray yet; return a list and use an integer num_returns")
-        check_number("num_returns", n, allow_none=False, integer=True)
-    if options.get("max_retries") is not None:
-        r = options["max_retries"]
-        check_number("max_retries", r if r != -1 else 0, allow_none=False, integer=True)
+        check_number(key, options.get(key))
+    n = options.get("num_returns")
+    if n in ("dynamic", "streaming"):
+        raise ValueError(f"num_returns={n!r} (generator tasks) is not supported by "
+                         "miniray yet; return a list and use an integer num_returns")
+    check_number("num_returns", n, integer=True, maximum=MAX_NUM_RETURNS)
+    # -1 means "forever" for retries and restarts, as in Ray.
+    for key in ("max_retries", "max_restarts", "max_task_retries"):
+        check_number(key, options.get(key), integer=True, minimum=-1)
+    check_number("max_concurrency", options.get("max_concurrency"), integer=True, minimum=1)
     check_resources(options.get("resources"))
     rex = options.get("retry_exceptions")
     if rex is not None and not isinstance(rex, (bool, list, tuple)):

@@ -174,6 +174,7 @@ _ERROR_CLASSES = {
     rpc.ErrorType.WORKER_DIED: exceptions.WorkerCrashedError,
     rpc.ErrorType.TASK_CANCELLED: exceptions.TaskCancelledError,
     rpc.ErrorType.RUNTIME_ENV_SETUP_FAILED: exceptions.RuntimeEnvSetupError,
+    rpc.ErrorType.OBJECT_STORE_FULL: exceptions.ObjectStoreFullError,
 }
 
 

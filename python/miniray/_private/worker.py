@@ -106,7 +106,7 @@ def init(num_cpus: Optional[int] = None, num_gpus: Optional[float] = None,
             num_cpus = num_workers
         check_number("num_cpus", num_cpus, integer=False)
         check_number("num_gpus", num_gpus)
-        check_number("object_store_memory", object_store_memory, integer=True)
+        check_number("object_store_memory", object_store_memory, integer=True, maximum=2 ** 62)
         check_resources(resources)
         if runtime_env is not None and not isinstance(runtime_env, dict):
             raise TypeError("runtime_env must be a dict")
