@@ -42,6 +42,8 @@ def run_ray_like(module_name: str, repeat: int) -> dict:
     kwargs = {"num_cpus": 2}
     if module_name == "ray":
         kwargs.update(include_dashboard=False, log_to_driver=False)
+    if os.environ.get("MINIRAY_ADDRESS"):  # a driver attached to a running cluster
+        kwargs = {"address": os.environ["MINIRAY_ADDRESS"]}
     ray.init(**kwargs)
 
     @ray.remote
@@ -269,6 +271,28 @@ METRICS = [  # name, unit, higher_is_better
 ]
 
 
+def _attached(repeat, runs):
+    """miniray with the driver attached to a node daemon (`miniray start
+    --head`, 2 CPUs) instead of an embedded node."""
+    import socket
+    import tempfile
+    temp_dir = tempfile.mkdtemp(prefix="miniray-bench-")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    cli = [sys.executable, "-m", "miniray"]
+    subprocess.run(cli + ["start", "--head", "--port", str(port), "--num-cpus", "2",
+                          "--temp-dir", temp_dir], env=env, check=True, capture_output=True)
+    try:
+        os.environ["MINIRAY_ADDRESS"] = f"127.0.0.1:{port}"
+        os.environ["MINIRAY_TEMP_DIR"] = temp_dir
+        return _child(sys.executable, "miniray", repeat, runs)
+    finally:
+        del os.environ["MINIRAY_ADDRESS"], os.environ["MINIRAY_TEMP_DIR"]
+        subprocess.run(cli + ["stop", "--temp-dir", temp_dir], env=env, capture_output=True)
+
+
 def _child(python, impl, repeat, runs, own_path=False):
     """Runs one implementation `runs` times in fresh interpreters; medians.
     With `own_path`, the interpreter imports from its own site-packages (a
@@ -302,6 +326,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3,
                         help="fresh interpreters per implementation (median)")
     parser.add_argument("--ray-python", help="an interpreter where `import ray` works")
+    parser.add_argument("--attached", action="store_true",
+                        help="also run miniray with the driver attached to a node daemon "
+                             "(`miniray start --head`), beside the embedded node")
     parser.add_argument("--baseline-python",
                         help="an interpreter with another miniray installed (say, the wheel "
                              "of an earlier commit), measured in the same run")
@@ -324,6 +351,8 @@ def main():
             pass
     impls = {"miniray": _child(sys.executable, "miniray", args.repeat, args.runs),
              "multiprocessing": _child(sys.executable, "multiprocessing", args.repeat, args.runs)}
+    if args.attached:
+        impls["miniray attached"] = _attached(args.repeat, args.runs)
     if args.baseline_python:
         impls["miniray@baseline"] = _child(args.baseline_python, "miniray", args.repeat,
                                            args.runs, own_path=True)

@@ -105,6 +105,28 @@ def test_task_stdout_prefix_format(capfd):
         miniray.shutdown()
 
 
+def test_task_stderr_reaches_the_driver(capfd):
+    # Until it registers a worker's stderr goes to the node (to report a
+    # failed start); then it must be the driver's stderr again.
+    miniray.init(num_cpus=1)
+    try:
+        @miniray.remote
+        def complain():
+            import sys
+            print("stderr-marker", file=sys.stderr)
+            return os.getpid()
+
+        pid = miniray.get(complain.remote())
+        deadline = time.time() + 5
+        text = ""
+        while time.time() < deadline and "stderr-marker" not in text:
+            text += capfd.readouterr().err
+            time.sleep(0.02)
+        assert f"(complain pid={pid}) stderr-marker" in text
+    finally:
+        miniray.shutdown()
+
+
 def test_log_to_driver_false_silences_workers(capfd):
     miniray.init(num_cpus=1, log_to_driver=False)
     try:

@@ -22,6 +22,8 @@ def main():
     parser.add_argument("python_tag")
     parser.add_argument("--file", action="append", default=[])
     parser.add_argument("--requires", action="append", default=[])
+    parser.add_argument("--console-script", action="append", default=[],
+                        help="NAME=module:function, installed as a command")
     args = parser.parse_args()
 
     dist_info = f"miniray-{args.version}.dist-info"
@@ -42,6 +44,10 @@ def main():
         "Wheel-Version: 1.0\nGenerator: miniray build_wheel.py\nRoot-Is-Purelib: false\n"
         f"Tag: {args.python_tag}-{args.python_tag}-linux_x86_64\n").encode()
     entries[f"{dist_info}/top_level.txt"] = b"_miniray_core\nminiray\n"
+    if args.console_script:
+        scripts = "".join(f"{s.split('=', 1)[0]} = {s.split('=', 1)[1]}\n"
+                          for s in args.console_script)
+        entries[f"{dist_info}/entry_points.txt"] = f"[console_scripts]\n{scripts}".encode()
     record = "".join(f"{name},{_digest(data)},{len(data)}\n" for name, data in sorted(entries.items()))
     record += f"{dist_info}/RECORD,,\n"
     entries[f"{dist_info}/RECORD"] = record.encode()

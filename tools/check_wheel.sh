@@ -36,3 +36,15 @@ assert sum(miniray.get([add.remote(i, i) for i in range(100)])) == 9900
 miniray.shutdown()
 print("wheel check: installed", miniray.__file__, "- acceptance snippet and tasks pass")
 PY
+# The console script: a cluster from the installed `miniray` command.
+temp="$tmp/cluster"
+port="$("$tmp/venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+trap '"$tmp/venv/bin/miniray" stop --temp-dir "$temp" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+"$tmp/venv/bin/miniray" start --head --port "$port" --num-cpus 1 --temp-dir "$temp" >/dev/null
+MINIRAY_TEMP_DIR="$temp" "$tmp/venv/bin/python" -c '
+import miniray
+miniray.init(address="auto")
+assert miniray.get(miniray.remote(lambda: 7).remote()) == 7
+print("wheel check: a driver attached to `miniray start --head` runs tasks")'
+"$tmp/venv/bin/miniray" status --temp-dir "$temp" | grep -q "head"
+"$tmp/venv/bin/miniray" stop --temp-dir "$temp"

@@ -57,6 +57,12 @@ const T& MessageAs(const PyMessage& m) {
   return static_cast<const T&>(*m.message);
 }
 
+// A message's set fields as a dict (nested messages as dicts), and the
+// other way round: `fields` by name into `message` (TypeError, ValueError,
+// AttributeError naming the field when one does not fit).
+pybind11::dict MessageToDict(const google::protobuf::Message& message);
+void MessageFromDict(pybind11::handle fields, google::protobuf::Message* message);
+
 // Hands a message to Python (a _miniray_core.Message).
 template <typename T>
 PyMessage ToPython(T&& message) {
@@ -68,6 +74,7 @@ void RegisterMessages(pybind11::module_& m);
 void RegisterObjectStore(pybind11::module_& m);
 void RegisterNode(pybind11::module_& m);
 void RegisterCoreWorker(pybind11::module_& m);
+void RegisterGcs(pybind11::module_& m);
 
 }  // namespace miniray
 

@@ -103,15 +103,13 @@ void RegisterCoreWorker(py::module_& m) {
       "A fresh ObjectID for miniray.put (random, index 0).");
   m.def(
       "return_ids",
-      [](const PyMessage& spec) {
-        const auto& s = MessageAs<rpc::TaskSpec>(spec);
-        TaskID task = TaskID::FromBinary(s.task_id());
+      [](py::bytes task_id, uint32_t num_returns) {
+        TaskID task = IdFromBytes<TaskID>(task_id);
         std::vector<ObjectID> ids;
-        for (uint32_t i = 0; i < s.num_returns(); ++i) {
-          ids.push_back(ObjectID::ForTaskReturn(task, i + 1));
-        }
+        for (uint32_t i = 0; i < num_returns; ++i) ids.push_back(ObjectID::ForTaskReturn(task, i + 1));
         return IdsToList(ids);
       },
+      py::arg("task_id"), py::arg("num_returns"),
       "The ObjectIDs of a task's returns, derived from its task id.");
   m.def(
       "actor_handle_id",
@@ -140,8 +138,21 @@ void RegisterCoreWorker(py::module_& m) {
             }));
           },
           py::arg("address"), "A worker process's client of the node at `address`.")
+      .def_static(
+          "connect_driver",
+          [](const std::string& address, const PyMessage& job_config) {
+            rpc::JobConfig job = MessageAs<rpc::JobConfig>(job_config);
+            return ValueOrThrow(Released<StatusOr<std::shared_ptr<CoreWorker>>>([&] {
+              return CoreWorker::Connect(
+                  std::make_unique<SocketChannel>(address, rpc::DRIVER, std::move(job)));
+            }));
+          },
+          py::arg("address"), py::arg("job_config"),
+          "An attached driver's client of the node daemon at `address`: it starts a job "
+          "(rpc.JobConfig: its workers' environment).")
       .def_property_readonly("worker_id", [](const CoreWorker& c) { return c.worker_id().Hex(); })
       .def_property_readonly("node_id", [](const CoreWorker& c) { return c.node_id().Hex(); })
+      .def_property_readonly("job_id", [](const CoreWorker& c) { return c.job_id().Hex(); })
       .def_property_readonly("connected", &CoreWorker::connected)
       .def("shutdown", &CoreWorker::Shutdown, py::call_guard<py::gil_scoped_release>())
       .def(
@@ -293,17 +304,17 @@ void RegisterCoreWorker(py::module_& m) {
           "The task's dependency values (bytes, Buffer or ObjectError), taken once.")
       .def(
           "task_done",
-          [](CoreWorker& cw, PyMessage& result) {
-            const auto& r = MessageAs<rpc::TaskResult>(result);
-            // Takes the contents when nothing else refers to them (the usual
-            // case: a result made for this call), else copies them.
-            ThrowIfError(result.message.use_count() == 1
-                             ? cw.TaskDone(std::move(const_cast<rpc::TaskResult&>(r)))
-                             : cw.TaskDone(r));
+          [](CoreWorker& cw, py::handle result) {
+            if (py::isinstance<PyMessage>(result)) {
+              return ThrowIfError(cw.TaskDone(MessageAs<rpc::TaskResult>(result.cast<PyMessage&>())));
+            }
+            rpc::TaskResult r;  // the fields by name, straight into the message
+            MessageFromDict(result, &r);
+            ThrowIfError(cw.TaskDone(std::move(r)));
           },
           py::arg("result"),
-          "Reports a TaskResult (taking its contents: the message is left empty). A "
-          "return with no value set was written into shared memory after create().");
+          "Reports a TaskResult: a message, or its fields as a dict. A return with no "
+          "value set was written into shared memory after create().");
 }
 
 }  // namespace miniray

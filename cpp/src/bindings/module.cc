@@ -10,4 +10,5 @@ PYBIND11_MODULE(_miniray_core, m) {
   miniray::RegisterObjectStore(m);
   miniray::RegisterNode(m);
   miniray::RegisterCoreWorker(m);
+  miniray::RegisterGcs(m);
 }

@@ -20,6 +20,10 @@ void RegisterNode(py::module_& m) {
       .def("stop", &NodeRuntime::Stop, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("socket_name", &NodeRuntime::socket_name)
       .def_property_readonly("node_id", [](const NodeRuntime& n) { return n.node_id().Hex(); })
+      .def(
+          "snapshot", [](NodeRuntime& n) { return ToPython(n.Snapshot()); },
+          "The rpc.NodeSnapshot this node reports to the GCS (key-value entries: those "
+          "written since the last snapshot).")
       .def("stats", [](const NodeRuntime& n) {
         NodeStats s = n.Stats();
         py::dict d;

@@ -85,7 +85,20 @@ class BaseID {
   std::array<uint8_t, N> bytes_;
 };
 
-class JobID : public BaseID<JobID, 4> {};
+// Jobs are numbered by the node (cluster) they start on: 1, 2, ...
+class JobID : public BaseID<JobID, 4> {
+ public:
+  static JobID FromInt(uint32_t n) {
+    JobID id;
+    for (size_t i = 0; i < 4; ++i) id.bytes_[i] = (n >> (8 * (3 - i))) & 0xff;  // big endian
+    return id;
+  }
+  uint32_t ToInt() const {
+    uint32_t n = 0;
+    for (size_t i = 0; i < 4; ++i) n = (n << 8) | bytes_[i];
+    return n;
+  }
+};
 class NodeID : public BaseID<NodeID, 16> {};
 class WorkerID : public BaseID<WorkerID, 16> {};
 class ActorID : public BaseID<ActorID, 16> {};
@@ -147,6 +160,8 @@ template <>
 struct hash<miniray::ActorID> : miniray::IDHash<miniray::ActorID> {};
 template <>
 struct hash<miniray::NodeID> : miniray::IDHash<miniray::NodeID> {};
+template <>
+struct hash<miniray::JobID> : miniray::IDHash<miniray::JobID> {};
 }  // namespace std
 
 #endif  // MINIRAY_COMMON_ID_H_

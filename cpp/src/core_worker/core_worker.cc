@@ -37,6 +37,7 @@ StatusOr<std::shared_ptr<CoreWorker>> CoreWorker::Connect(std::unique_ptr<NodeCh
     return reg.status();
   }
   cw->node_id_ = reg->node_id;
+  cw->job_id_ = reg->job_id;
   cw->arena_ = std::move(reg->arena);
   return cw;
 }

@@ -46,6 +46,7 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
 
   const WorkerID& worker_id() const { return worker_id_; }
   const NodeID& node_id() const { return node_id_; }
+  const JobID& job_id() const { return job_id_; }
   bool connected() const { return !disconnected_; }
   // Disconnects; pending and later calls fail with Unavailable.
   void Shutdown();
@@ -122,6 +123,7 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
 
   WorkerID worker_id_;
   NodeID node_id_;
+  JobID job_id_;
   std::shared_ptr<Arena> arena_;  // guarded by mu_
   std::unique_ptr<NodeChannel> channel_;
   std::atomic<bool> disconnected_{false};

@@ -23,6 +23,7 @@ class NodeChannel {
   // What the node told the client when it connected.
   struct Registration {
     NodeID node_id;
+    JobID job_id;                  // the job this client belongs to
     std::shared_ptr<Arena> arena;  // the node's shared memory, mapped here
   };
 

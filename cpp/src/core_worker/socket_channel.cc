@@ -23,6 +23,7 @@ StatusOr<NodeChannel::Registration> SocketChannel::Start(const WorkerID& worker_
   rpc::ClientMessage reg;
   reg.mutable_register_client()->set_worker_id(worker_id.Binary());
   reg.mutable_register_client()->set_kind(kind_);
+  if (kind_ == rpc::DRIVER) *reg.mutable_register_client()->mutable_job_config() = job_;
   MINIRAY_RETURN_IF_ERROR(SendFrame(fd_, reg));
   // The reply carries the arena's fd; read it before the receiver starts.
   rpc::NodeMessage reply;
@@ -34,7 +35,8 @@ StatusOr<NodeChannel::Registration> SocketChannel::Start(const WorkerID& worker_
   }
   auto arena = Arena::Map(arena_fd, reply.register_reply().arena_size());
   if (!arena.ok()) return arena.status();
-  Registration r{NodeID::FromBinary(reply.register_reply().node_id()), std::move(arena).value()};
+  Registration r{NodeID::FromBinary(reply.register_reply().node_id()),
+                 JobID::FromBinary(reply.register_reply().job_id()), std::move(arena).value()};
   receiver_ = std::thread([this, receiver = std::move(receiver)] { ReceiveLoop(receiver); });
   return r;
 }

@@ -18,9 +18,9 @@ namespace miniray {
 class SocketChannel : public NodeChannel {
  public:
   // `address`: the node's abstract socket name; `kind`: how this client
-  // registers (a task worker, or a driver).
-  SocketChannel(std::string address, rpc::ClientKind kind)
-      : address_(std::move(address)), kind_(kind) {}
+  // registers (a task worker, or a driver bringing its `job`).
+  SocketChannel(std::string address, rpc::ClientKind kind, rpc::JobConfig job = {})
+      : address_(std::move(address)), kind_(kind), job_(std::move(job)) {}
   ~SocketChannel() override;
 
   StatusOr<Registration> Start(const WorkerID& worker_id, Receiver receiver) override;
@@ -33,6 +33,7 @@ class SocketChannel : public NodeChannel {
 
   const std::string address_;
   const rpc::ClientKind kind_;
+  const rpc::JobConfig job_;
   int fd_ = -1;
   std::thread receiver_;
   std::mutex send_mu_;  // one frame at a time on the socket

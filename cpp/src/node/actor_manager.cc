@@ -38,6 +38,15 @@ StatusOr<ActorID> ActorManager::Lookup(const std::string& name,
   return nit->second;
 }
 
+std::vector<ActorID> ActorManager::OfJob(const JobID& job) const {
+  std::vector<ActorID> of_job;
+  std::string binary = job.Binary();
+  for (const auto& [id, actor] : actors_) {
+    if (actor.creation.message().job_id() == binary) of_job.push_back(id);
+  }
+  return of_job;
+}
+
 ActorEntry* ActorManager::Find(const ActorID& id) {
   auto it = actors_.find(id);
   return it == actors_.end() ? nullptr : &it->second;
@@ -134,6 +143,7 @@ std::optional<ActorRestart> ActorManager::WorkerDied(const WorkerID& worker,
               actor->restarts_left != 0;
   if (!r.restart) return r;
   if (actor->restarts_left > 0) --actor->restarts_left;
+  ++actor->num_restarts;
   actor->state = ActorEntry::kRestarting;
   actor->killed = false;
   r.interrupted.assign(actor->inflight.begin(), actor->inflight.end());

@@ -33,6 +33,7 @@ struct ActorEntry {
   // Its creation task, kept (with its arguments alive) for restarts.
   TaskSpecification creation;
   int32_t restarts_left = 0;  // -1: forever
+  int32_t num_restarts = 0;
   WorkerID worker;            // nil while not placed
   std::deque<TaskID> queue;     // submitted, not sent yet, in order
   std::deque<TaskID> inflight;  // sent to the worker, in order
@@ -118,6 +119,10 @@ class ActorManager {
   HandlesGoneAction HandlesGone(const ActorID& id);
 
   size_t size() const { return actors_.size(); }
+  // The actors created by a job's tasks (or driver).
+  std::vector<ActorID> OfJob(const JobID& job) const;
+  // Every actor, for the GCS's actor table.
+  const std::unordered_map<ActorID, ActorEntry>& all() const { return actors_; }
 
  private:
   std::unordered_map<ActorID, ActorEntry> actors_;

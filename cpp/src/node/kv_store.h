@@ -8,6 +8,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace miniray {
 
@@ -15,12 +16,13 @@ class KvStore {
  public:
   // Stores `value` under `key`; an existing value is kept unless `overwrite`.
   void Put(const std::string& key, std::string value, bool overwrite) {
-    if (overwrite) {
-      map_[key] = std::move(value);
-    } else {
-      map_.emplace(key, std::move(value));
-    }
+    bool changed = overwrite ? true : !map_.count(key);
+    if (!changed) return;
+    map_[key] = std::move(value);
+    changed_.push_back(key);
   }
+  // The keys written since the last call (for the GCS's copy).
+  std::vector<std::string> TakeChanged() { return std::move(changed_); }
   // The value under `key`, or null.
   const std::string* Get(const std::string& key) const {
     auto it = map_.find(key);
@@ -30,6 +32,7 @@ class KvStore {
 
  private:
   std::unordered_map<std::string, std::string> map_;
+  std::vector<std::string> changed_;
 };
 
 }  // namespace miniray

@@ -22,7 +22,7 @@ class LocalChannel : public NodeChannel {
     std::shared_ptr<Arena> arena = node_->arena();
     if (!arena) return Status::Unavailable("the miniray node is stopped");
     conn_ = node_->ConnectLocal(std::move(receiver));
-    return Registration{node_->node_id(), std::move(arena)};
+    return Registration{node_->node_id(), conn_->job, std::move(arena)};
   }
   Status Send(rpc::ClientMessage&& message) override {
     if (closed_) return Status::Unavailable("not connected to the miniray node");

@@ -182,14 +182,30 @@ void NodeRuntime::RegisterLocked(ClientConnection* conn, const rpc::RegisterClie
   conn->registered = true;
   conn->kind = m.kind();
   conn->worker_id = WorkerID::FromBinary(m.worker_id());
-  worker_clients_[conn->worker_id] = conn->id;
-  (void)pool_.Registered(conn->pid, conn->worker_id);
+  if (conn->kind == rpc::DRIVER) {
+    Job job;
+    job.worker_env.assign(m.job_config().worker_env().begin(),
+                          m.job_config().worker_env().end());
+    job.driver = conn->id;
+    job.driver_pid = conn->pid;
+    job.ray_namespace = m.job_config().ray_namespace();
+    job.entrypoint = m.job_config().entrypoint();
+    conn->job = StartJobLocked(std::move(job));
+  } else {
+    // A worker runs the tasks of the job it was started for. (One the node
+    // did not start, a test's, joins the in-process driver's job.)
+    JobID job = pool_.JobOf(conn->pid);
+    conn->job = job.IsNil() ? local_job_ : job;
+    worker_clients_[conn->worker_id] = conn->id;
+    (void)pool_.Registered(conn->pid, conn->worker_id);
+  }
   rpc::NodeMessage reply;
   reply.mutable_register_reply()->set_node_id(node_id_.Binary());
   reply.mutable_register_reply()->set_arena_size(store_->arena()->size());
+  reply.mutable_register_reply()->set_job_id(conn->job.Binary());
   conn->SendWithFd(reply, store_->arena()->fd());
   if (conn->kind == rpc::TASK_WORKER) {
-    scheduler_.AddWorker(conn->worker_id);
+    scheduler_.AddWorker(conn->worker_id, conn->job);
     schedule_needed_ = true;
   }
 }
@@ -217,6 +233,7 @@ void NodeRuntime::DisconnectLocked(ClientConnection* conn, const std::string& ca
       }
     }
   }
+  if (conn->registered && conn->kind == rpc::DRIVER && !stopping_) EndJobLocked(conn->job);
   // Tasks it submitted that have not started have no one to wait for them.
   if (!stopping_) {
     for (const auto& id : tasks_.OwnedBy(conn->id)) {
@@ -234,8 +251,41 @@ void NodeRuntime::DisconnectLocked(ClientConnection* conn, const std::string& ca
   schedule_needed_ = true;
 }
 
-void NodeRuntime::FailTasksWaitingForWorkersLocked(const std::string& why) {
-  for (const auto& id : scheduler_.DrainReady()) {
+void NodeRuntime::EndJobLocked(const JobID& job) {
+  auto jit = jobs_.find(job);
+  if (jit == jobs_.end() || !jit->second.alive) return;
+  jit->second.alive = false;
+  jit->second.end_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+  const std::string why = "its driver exited";
+  // Non-detached actors die with their job's driver (as Ray); their
+  // workers are stopped with the job's others below.
+  for (const auto& actor : actors_.OfJob(job)) {
+    ActorEntry* entry = actors_.Find(actor);
+    if (!entry || entry->options().is_detached()) continue;
+    MarkActorDeadLocked(actor, "The actor died because " + why + ".");
+  }
+  // Its tasks, queued or running, end.
+  for (const auto& id : tasks_.OfJob(job)) {
+    TaskEntry* task = tasks_.Find(id);
+    if (!task || task->spec.IsActorCreationTask()) continue;
+    if (task->spec.IsActorTask()) (void)actors_.DropQueued(task->spec.ActorId(), id);
+    (void)scheduler_.CancelTask(id);
+    FailTaskLocked(id, rpc::TASK_CANCELLED,
+                   "Task '" + task->spec.Name() + "' was cancelled: " + why + ".");
+  }
+  // Its workers go, but those of its detached actors.
+  for (const auto& [id, client] : clients_) {
+    if (client->kind != rpc::TASK_WORKER || client->job != job) continue;
+    ActorEntry* actor = actors_.Find(actors_.ActorOf(client->worker_id));
+    if (actor && actor->options().is_detached() && actor->state != ActorEntry::kDead) continue;
+    pool_.Signal(client->pid, SIGKILL);
+  }
+}
+
+void NodeRuntime::FailTasksWaitingForWorkersLocked(const JobID& job, const std::string& why) {
+  for (const auto& id : scheduler_.DrainReady(job)) {
     TaskEntry* task = tasks_.Find(id);
     if (!task) continue;
     if (task->spec.IsActorCreationTask()) {
@@ -254,7 +304,8 @@ void NodeRuntime::FailTasksWaitingForWorkersLocked(const std::string& why) {
 void NodeRuntime::SubmitToSchedulerLocked(const TaskSpecification& spec) {
   scheduler_.SubmitTask(spec.TaskId(), spec.Name(),
                         ResourceSet::FromMap(spec.message().required_resources()),
-                        objects_->Missing(spec.Dependencies()));
+                        objects_->Missing(spec.Dependencies()),
+                        JobID::FromBinary(spec.message().job_id()));
   schedule_needed_ = true;
 }
 
@@ -264,6 +315,7 @@ Status NodeRuntime::SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m) 
   if (tasks_.Contains(id) || objects_->RefCount(ObjectID::ForTaskReturn(id, 1)) > 0) {
     return Status::InvalidArgument("task id " + id.Hex() + " is already in use");
   }
+  m.set_job_id(conn->job.Binary());  // the submitter's job, whatever it claims
   TaskEntry* entry = tasks_.Add(TaskSpecification(std::move(m)), parent, conn->id);
   const TaskSpecification& spec = entry->spec;
   objects_->AddReferences(spec.HeldReferences());
@@ -288,8 +340,8 @@ Status NodeRuntime::SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m) 
 void NodeRuntime::ScheduleLocked() {
   Decisions d = scheduler_.Schedule();
   for (const auto& w : d.warnings) Log("warning: " + w);
-  if (d.workers_to_start > 0) {
-    launch_pending_ += d.workers_to_start;
+  for (const auto& [job, n] : d.workers_to_start) {
+    launch_pending_[job] += n;
     uint64_t one = 1;
     (void)!write(wake_fd_, &one, sizeof(one));  // the event loop launches them
   }
@@ -322,14 +374,18 @@ void NodeRuntime::DispatchLocked(const Dispatch& d) {
 // the worker, which releases them when done).
 void NodeRuntime::SendTaskLocked(ClientConnection* worker, const TaskEntry& task,
                                  std::vector<int64_t> gpu_ids) {
+  MINIRAY_CHECK(!worker->in_process());  // workers are socket clients: Send serializes
   rpc::NodeMessage m;
   auto* execute = m.mutable_execute_task();
-  *execute->mutable_task_spec() = task.spec.message();
+  // The spec stays in the task table (a retry needs it): lend it to the
+  // message for serializing rather than copy it.
+  execute->unsafe_arena_set_allocated_task_spec(const_cast<rpc::TaskSpec*>(&task.spec.message()));
   for (const auto& dep : task.spec.message().dependencies()) {
     *execute->add_args() = objects_->ValueFor(worker->id, ObjectID::FromBinary(dep));
   }
   for (int64_t g : gpu_ids) execute->add_gpu_ids(g);
   worker->Send(std::move(m));
+  (void)m.mutable_execute_task()->unsafe_arena_release_task_spec();
 }
 
 Status NodeRuntime::TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m) {
@@ -462,6 +518,7 @@ void NodeRuntime::CancelOneLocked(const TaskID& id, bool force) {
 
 void NodeRuntime::CreateActorLocked(ClientConnection* conn, uint64_t request_id,
                                     rpc::CreateActorRequest&& m) {
+  m.mutable_task_spec()->set_job_id(conn->job.Binary());
   TaskSpecification spec(std::move(*m.mutable_task_spec()));
   rpc::NodeMessage reply;
   reply.set_request_id(request_id);

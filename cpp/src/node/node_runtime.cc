@@ -53,7 +53,7 @@ class NodeRuntime::SocketConnection : public ClientConnection,
       : ClientConnection(id), fd_(fd), node_(node), max_backlog_(max_backlog) {}
   ~SocketConnection() override { close(fd_); }
 
-  void Send(rpc::NodeMessage message) override { Queue(SerializeFrame(message), -1); }
+  void Send(rpc::NodeMessage&& message) override { Queue(SerializeFrame(message), -1); }
   bool can_pass_fds() const override { return true; }
   void SendWithFd(const rpc::NodeMessage& message, int pass_fd) override {
     Queue(SerializeFrame(message), pass_fd);
@@ -174,7 +174,7 @@ class NodeRuntime::SocketConnection : public ClientConnection,
 class NodeRuntime::LocalConnection : public ClientConnection {
  public:
   LocalConnection(ClientId id, Deliver deliver) : ClientConnection(id), deliver_(std::move(deliver)) {}
-  void Send(rpc::NodeMessage message) override { deliver_(std::move(message)); }
+  void Send(rpc::NodeMessage&& message) override { deliver_(std::move(message)); }
   bool in_process() const override { return true; }
 
  private:
@@ -241,8 +241,7 @@ NodeRuntime::NodeRuntime(rpc::NodeConfig config)
     : config_(std::move(config)),
       node_id_(NodeID::FromRandom()),
       scheduler_(ResourceSet::FromMap(config_.resources()), config_.max_workers()),
-      pool_({config_.worker_argv().begin(), config_.worker_argv().end()},
-            {config_.worker_env().begin(), config_.worker_env().end()}) {}
+      pool_({config_.worker_argv().begin(), config_.worker_argv().end()}) {}
 
 // protobuf logs each message it cannot parse (invalid UTF-8, say) to
 // stderr; the node reports a bad client once, rate-limited, instead.
@@ -273,10 +272,12 @@ Status NodeRuntime::Init() {
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
   ev.data.u64 = MakeTag(kWakeTag, 0);
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
-  if (config_.prestart_workers() > 0) {
+  if (config_.local_job()) {
     std::lock_guard<std::mutex> lock(mu_);
-    scheduler_.WorkersStarting(config_.prestart_workers());
-    launch_pending_ = config_.prestart_workers();
+    Job job;
+    job.worker_env.assign(config_.worker_env().begin(), config_.worker_env().end());
+    job.driver_pid = getpid();
+    local_job_ = StartJobLocked(std::move(job));
   }
   loop_ = std::thread([this] { EventLoop(); });
   uint64_t one = 1;
@@ -316,8 +317,28 @@ std::shared_ptr<Arena> NodeRuntime::arena() const {
 std::shared_ptr<ClientConnection> NodeRuntime::ConnectLocal(Deliver deliver) {
   auto conn = std::make_shared<LocalConnection>(next_client_id_++, std::move(deliver));
   std::lock_guard<std::mutex> lock(mu_);
+  conn->job = local_job_;
   clients_[conn->id] = conn;
   return conn;
+}
+
+JobID NodeRuntime::StartJobLocked(Job job) {
+  JobID id = JobID::FromInt(next_job_++);
+  job.start_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  jobs_[id] = std::move(job);
+  // Workers for it start now, so its first tasks find them warm.
+  LaunchForJobLocked(id, config_.prestart_workers());
+  return id;
+}
+
+void NodeRuntime::LaunchForJobLocked(const JobID& job, int n) {
+  if (n <= 0) return;
+  scheduler_.WorkersStarting(n, job);
+  launch_pending_[job] += n;
+  uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));  // the event loop launches them
 }
 
 void NodeRuntime::Handle(ClientConnection* conn, rpc::ClientMessage&& message) {
@@ -331,6 +352,62 @@ void NodeRuntime::Disconnect(ClientConnection* conn) {
   Locked locked(this);
   if (stopped_) return;
   DisconnectLocked(conn, "its connection closed");
+}
+
+rpc::NodeSnapshot NodeRuntime::Snapshot() {
+  std::lock_guard<std::mutex> lock(mu_);
+  rpc::NodeSnapshot s;
+  if (stopped_) return s;
+  auto* node = s.mutable_node();
+  node->set_node_id(node_id_.Binary());
+  node->set_socket_name(socket_name_);
+  node->set_pid(getpid());
+  node->set_object_store_used(store_->used());
+  node->set_num_objects(static_cast<int32_t>(objects_->Stats().num_objects));
+  node->set_num_workers(static_cast<int32_t>(worker_clients_.size()));
+  node->set_num_pending_tasks(static_cast<int32_t>(tasks_.size()));
+  for (const auto& [k, v] : scheduler_.total().ToMap()) (*node->mutable_resources_total())[k] = v;
+  for (const auto& [k, v] : scheduler_.available().ToMap()) {
+    (*node->mutable_resources_available())[k] = v;
+  }
+  for (const auto& [id, job] : jobs_) {
+    auto* row = s.add_jobs();
+    row->set_job_id(id.Binary());
+    row->set_node_id(node_id_.Binary());
+    row->set_driver_pid(job.driver_pid);
+    row->set_is_dead(!job.alive);
+    row->set_start_time_ms(job.start_time_ms);
+    row->set_end_time_ms(job.end_time_ms);
+    row->set_ray_namespace(job.ray_namespace);
+    row->set_entrypoint(job.entrypoint);
+  }
+  static const char* kStates[] = {"PENDING_CREATION", "ALIVE", "RESTARTING", "DEAD"};
+  for (const auto& [id, actor] : actors_.all()) {
+    auto* row = s.add_actors();
+    const auto& options = actor.options();
+    row->set_actor_id(id.Binary());
+    row->set_job_id(actor.creation.message().job_id());
+    row->set_name(options.name());
+    row->set_ray_namespace(options.ray_namespace());
+    std::string class_name = actor.creation.Name();
+    row->set_class_name(class_name.substr(0, class_name.rfind(".__init__")));
+    row->set_state(kStates[actor.state]);
+    row->set_node_id(node_id_.Binary());
+    if (ClientConnection* worker = actor.worker.IsNil() ? nullptr : WorkerClientLocked(actor.worker)) {
+      row->set_pid(worker->pid);
+    }
+    row->set_num_restarts(actor.num_restarts);
+    row->set_is_detached(options.is_detached());
+    row->set_death_cause(actor.death_cause);
+  }
+  for (const auto& key : kv_.TakeChanged()) {
+    const std::string* value = kv_.Get(key);
+    if (!value) continue;
+    auto* entry = s.add_kv();
+    entry->set_key(key);
+    entry->set_value(*value);
+  }
+  return s;
 }
 
 NodeStats NodeRuntime::Stats() const {
@@ -483,21 +560,31 @@ void NodeRuntime::ClientClosed(const std::shared_ptr<SocketConnection>& conn,
 }
 
 void NodeRuntime::LaunchWorkers() {
-  int n;
+  std::vector<std::pair<JobID, std::vector<std::string>>> launches;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    n = launch_pending_;
-    launch_pending_ = 0;
+    for (const auto& [job, n] : launch_pending_) {
+      auto it = jobs_.find(job);
+      for (int k = 0; k < n; ++k) {
+        if (it != jobs_.end() && it->second.alive) {
+          launches.emplace_back(job, it->second.worker_env);
+        } else {
+          scheduler_.WorkerStartFailed(job);  // its driver is gone
+        }
+      }
+    }
+    launch_pending_.clear();
   }
-  for (int k = 0; k < n && !stopping_; ++k) {
-    auto process = pool_.Launch(socket_name_);  // forks: not under the lock
+  for (const auto& [job, env] : launches) {
+    if (stopping_) break;
+    auto process = pool_.Launch(socket_name_, job, env);  // forks: not under the lock
     Locked locked(this);
     if (!process.ok()) {
       Log(process.status().message());
-      scheduler_.WorkerStartFailed();
+      scheduler_.WorkerStartFailed(job);
       continue;
     }
-    pool_.Add(*process);
+    pool_.Add(*process, job);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = MakeTag(kChildTag, static_cast<uint64_t>(process->pid));
@@ -524,11 +611,12 @@ void NodeRuntime::ChildExited(pid_t pid) {
                       WorkerPool::DescribeExit(exit->status);
     if (!exit->stderr_tail.empty()) why += "; its stderr ended with:\n" + exit->stderr_tail;
     LogLimited(why);
-    scheduler_.WorkerStartFailed();
+    scheduler_.WorkerStartFailed(exit->job);
     schedule_needed_ = true;
     if (pool_.consecutive_start_failures() >= kMaxStartFailures) {
       pool_.ResetStartFailures();
       FailTasksWaitingForWorkersLocked(
+          exit->job,
           std::to_string(kMaxStartFailures) + " worker processes in a row failed to start. " +
           "The last one: " + why);
     }

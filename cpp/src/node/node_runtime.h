@@ -31,6 +31,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -47,6 +48,7 @@
 #include "node/task_manager.h"
 #include "node/worker_pool.h"
 #include "object_store/object_store.h"
+#include "protobuf/gcs.pb.h"
 #include "protobuf/node.pb.h"
 #include "scheduler/scheduler.h"
 
@@ -69,8 +71,9 @@ class ClientConnection {
   explicit ClientConnection(ClientId id) : id(id) {}
   virtual ~ClientConnection() = default;
   // Queues a message for the client; called with the node's lock held,
-  // never blocks.
-  virtual void Send(rpc::NodeMessage message) = 0;
+  // never blocks. A socket client serializes it (leaving it as it was);
+  // the in-process client takes it.
+  virtual void Send(rpc::NodeMessage&& message) = 0;
   // Sends with a file descriptor attached (the arena's, at registration):
   // only socket clients can receive one, so only they may register.
   virtual bool can_pass_fds() const { return false; }
@@ -81,6 +84,7 @@ class ClientConnection {
   const ClientId id;
   bool registered = false;
   rpc::ClientKind kind = rpc::DRIVER;
+  JobID job;  // a driver's own job; a worker's, the job it runs tasks of
   WorkerID worker_id;
   pid_t pid = 0;        // from the socket's peer credentials; 0 in-process
   TaskID running_task;  // a task worker's task: the parent of what it submits
@@ -116,7 +120,22 @@ class NodeRuntime {
 
   NodeStats Stats() const;
 
+  // What this node reports to the GCS: its resources (the daemon adds its
+  // address and the rest of its row), its jobs and actors, and the
+  // key-value entries written since the last snapshot.
+  rpc::NodeSnapshot Snapshot();
+
  private:
+  // A driver's job: the environment its workers start with.
+  struct Job {
+    std::vector<std::string> worker_env;
+    ClientId driver = 0;  // 0: the in-process driver
+    bool alive = true;
+    int32_t driver_pid = 0;
+    int64_t start_time_ms = 0;
+    int64_t end_time_ms = 0;
+    std::string ray_namespace, entrypoint;
+  };
   class SocketConnection;
   class LocalConnection;
   class Locked;
@@ -155,7 +174,7 @@ class NodeRuntime {
   Status TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m);
   // Workers cannot be started (the environment is broken): the tasks that
   // wait for one fail with RuntimeEnvSetupError instead of waiting forever.
-  void FailTasksWaitingForWorkersLocked(const std::string& why);
+  void FailTasksWaitingForWorkersLocked(const JobID& job, const std::string& why);
   void CreateActorLocked(ClientConnection* conn, uint64_t request_id,
                          rpc::CreateActorRequest&& m);
   void GetActorLocked(ClientConnection* conn, uint64_t request_id,
@@ -177,6 +196,12 @@ class NodeRuntime {
   void SignalWorkerLocked(const WorkerID& worker, int signal);
   void SendLocked(ClientId client, rpc::NodeMessage message);
   ClientConnection* WorkerClientLocked(const WorkerID& worker);
+  // Starts a job (a driver attached); its workers are started on demand.
+  JobID StartJobLocked(Job job);
+  // The driver of `job` went away: its tasks are cancelled, its workers
+  // and non-detached actors stopped; detached actors live on.
+  void EndJobLocked(const JobID& job);
+  void LaunchForJobLocked(const JobID& job, int n);
 
   const rpc::NodeConfig config_;
   const NodeID node_id_;
@@ -209,7 +234,10 @@ class NodeRuntime {
   std::chrono::steady_clock::time_point log_window_;       // guarded by mu_
   int logs_in_window_ = 0;                                 // guarded by mu_
   int logs_suppressed_ = 0;                                // guarded by mu_
-  int launch_pending_ = 0;                                 // guarded by mu_
+  std::map<JobID, int> launch_pending_;  // workers to launch; guarded by mu_
+  std::map<JobID, Job> jobs_;                              // guarded by mu_
+  uint32_t next_job_ = 1;                                  // guarded by mu_
+  JobID local_job_;  // the in-process driver's (nil for a daemon); mu_
   std::chrono::steady_clock::time_point last_trim_;        // guarded by mu_
 };
 

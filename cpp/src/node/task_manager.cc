@@ -22,6 +22,15 @@ std::vector<TaskID> TaskManager::OwnedBy(uint64_t owner) const {
   return owned;
 }
 
+std::vector<TaskID> TaskManager::OfJob(const JobID& job) const {
+  std::vector<TaskID> of_job;
+  std::string binary = job.Binary();
+  for (const auto& [id, task] : tasks_) {
+    if (task.spec.message().job_id() == binary) of_job.push_back(id);
+  }
+  return of_job;
+}
+
 TaskEntry* TaskManager::Find(const TaskID& id) {
   auto it = tasks_.find(id);
   return it == tasks_.end() ? nullptr : &it->second;

@@ -46,6 +46,8 @@ class TaskManager {
   bool Contains(const TaskID& id) const { return tasks_.count(id) > 0; }
   // The unfinished tasks that client `owner` submitted.
   std::vector<TaskID> OwnedBy(uint64_t owner) const;
+  // The unfinished tasks of a job.
+  std::vector<TaskID> OfJob(const JobID& job) const;
   TaskEntry* Find(const TaskID& id);
 
   // The task ended; returns its spec (whose references the node releases).

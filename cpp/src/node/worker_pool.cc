@@ -12,19 +12,20 @@
 
 namespace miniray {
 
-WorkerPool::WorkerPool(std::vector<std::string> argv, std::vector<std::string> env)
-    : argv_(std::move(argv)), env_(std::move(env)) {}
+WorkerPool::WorkerPool(std::vector<std::string> argv) : argv_(std::move(argv)) {}
 
 WorkerPool::~WorkerPool() { KillAll(); }
 
-StatusOr<WorkerPool::Process> WorkerPool::Launch(const std::string& address) const {
+StatusOr<WorkerPool::Process> WorkerPool::Launch(const std::string& address, const JobID& job,
+                                                 const std::vector<std::string>& job_env) const {
   if (argv_.empty()) return Status::FailedPrecondition("no worker command configured");
   // Everything the child needs is built before vfork: between vfork and
   // exec the child may only make system calls.
   std::vector<std::string> args = argv_;
   args.push_back("--address=" + address);
-  std::vector<std::string> env = env_;
+  std::vector<std::string> env = job_env;
   env.push_back("MINIRAY_STDERR_FD=3");
+  env.push_back("MINIRAY_JOB_ID=" + job.Hex());
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -87,10 +88,16 @@ void WorkerPool::ReadStderr(pid_t pid) {
   }
 }
 
-void WorkerPool::Add(const Process& process) {
+void WorkerPool::Add(const Process& process, const JobID& job) {
   Child& child = children_[process.pid];
+  child.job = job;
   child.pidfd = process.pidfd;
   child.stderr_fd = process.stderr_fd;
+}
+
+JobID WorkerPool::JobOf(pid_t pid) const {
+  auto it = children_.find(pid);
+  return it == children_.end() ? JobID::Nil() : it->second.job;
 }
 
 bool WorkerPool::Registered(pid_t pid, const WorkerID& worker) {
@@ -113,7 +120,8 @@ std::optional<WorkerPool::Exit> WorkerPool::Reap(pid_t pid) {
   if (r < 0) status = 0;
   ReadStderr(pid);  // everything it wrote is in the pipe by now
   Child& child = it->second;
-  Exit exit{pid, status, child.registered, child.worker, std::move(child.stderr_tail)};
+  Exit exit{pid, child.job, status, child.registered, child.worker,
+            std::move(child.stderr_tail)};
   close(child.pidfd);
   CloseStderr(child);
   children_.erase(it);

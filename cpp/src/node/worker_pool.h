@@ -38,6 +38,7 @@ class WorkerPool {
   };
   struct Exit {
     pid_t pid = 0;
+    JobID job;       // the job it was started for
     int status = 0;  // as waitpid reports it
     bool registered = false;
     WorkerID worker;          // when registered
@@ -45,17 +46,20 @@ class WorkerPool {
   };
   static constexpr size_t kStderrTail = 4096;
 
-  // `argv`: the worker command ("--address=<socket>" is appended);
-  // `env`: its whole environment, "KEY=VALUE".
-  WorkerPool(std::vector<std::string> argv, std::vector<std::string> env);
+  // `argv`: the worker command ("--address=<socket>" is appended).
+  explicit WorkerPool(std::vector<std::string> argv);
   ~WorkerPool();  // kills and reaps what is still running
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Starts one worker process that will connect to `address`.
-  StatusOr<Process> Launch(const std::string& address) const;
+  // Starts one worker process for `job`, with the whole environment `env`
+  // ("KEY=VALUE"), that will connect to `address`.
+  StatusOr<Process> Launch(const std::string& address, const JobID& job,
+                           const std::vector<std::string>& env) const;
   // Tracks a launched process (with the node's lock).
-  void Add(const Process& process);
+  void Add(const Process& process, const JobID& job);
+  // The job a running process of the pool was started for (nil if none).
+  JobID JobOf(pid_t pid) const;
   // A connection whose peer is `pid` registered as `worker`: true if `pid`
   // is a process of this pool (and not registered before).
   bool Registered(pid_t pid, const WorkerID& worker);
@@ -85,6 +89,7 @@ class WorkerPool {
 
  private:
   struct Child {
+    JobID job;
     int pidfd = -1;
     int stderr_fd = -1;
     bool registered = false;
@@ -94,7 +99,6 @@ class WorkerPool {
   static void CloseStderr(Child& child);
 
   const std::vector<std::string> argv_;
-  const std::vector<std::string> env_;
   std::unordered_map<pid_t, Child> children_;
   std::unordered_map<pid_t, int> exit_statuses_;  // reaped, disconnect to come
   int start_failures_ = 0;

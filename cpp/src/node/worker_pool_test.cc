@@ -20,10 +20,10 @@ void AwaitExit(const WorkerPool::Process& p) {
 std::vector<std::string> Env() { return {"PATH=/usr/bin:/bin"}; }
 
 TEST(WorkerPoolTest, AnExitIsReportedThroughThePidfdWithItsStatus) {
-  WorkerPool pool({"/bin/sh", "-c", "exit 3", "sh"}, Env());
-  auto p = pool.Launch("unused");
+  WorkerPool pool({"/bin/sh", "-c", "exit 3", "sh"});
+  auto p = pool.Launch("unused", JobID::FromInt(1), Env());
   ASSERT_TRUE(p.ok()) << p.status().ToString();
-  pool.Add(*p);
+  pool.Add(*p, JobID::FromInt(1));
   EXPECT_TRUE(pool.IsRunning(p->pid));
   AwaitExit(*p);
   auto exit = pool.Reap(p->pid);
@@ -35,10 +35,10 @@ TEST(WorkerPoolTest, AnExitIsReportedThroughThePidfdWithItsStatus) {
 }
 
 TEST(WorkerPoolTest, ARegisteredWorkersStatusWaitsForItsDisconnect) {
-  WorkerPool pool({"/bin/sh", "-c", "sleep 30", "sh"}, Env());
-  auto p = pool.Launch("unused");
+  WorkerPool pool({"/bin/sh", "-c", "sleep 30", "sh"});
+  auto p = pool.Launch("unused", JobID::FromInt(1), Env());
   ASSERT_TRUE(p.ok());
-  pool.Add(*p);
+  pool.Add(*p, JobID::FromInt(1));
   WorkerID worker = WorkerID::FromRandom();
   EXPECT_TRUE(pool.Registered(p->pid, worker));
   EXPECT_FALSE(pool.Registered(p->pid, worker));  // once
@@ -57,21 +57,20 @@ TEST(WorkerPoolTest, ARegisteredWorkersStatusWaitsForItsDisconnect) {
 }
 
 TEST(WorkerPoolTest, AnUnstartableCommandExitsWith127) {
-  WorkerPool pool({"/nonexistent/python"}, Env());
-  auto p = pool.Launch("unused");
+  WorkerPool pool({"/nonexistent/python"});
+  auto p = pool.Launch("unused", JobID::FromInt(1), Env());
   ASSERT_TRUE(p.ok());
-  pool.Add(*p);
+  pool.Add(*p, JobID::FromInt(1));
   AwaitExit(*p);
   EXPECT_EQ(WorkerPool::DescribeExit(pool.Reap(p->pid)->status), "exited with code 127");
 }
 
 TEST(WorkerPoolTest, AWorkerThatCannotStartLeavesTheTailOfItsStderr) {
-  WorkerPool pool({"/bin/sh", "-c", "echo 'Fatal Python error: no encodings' >&2; exit 1", "sh"},
-                  Env());
+  WorkerPool pool({"/bin/sh", "-c", "echo 'Fatal Python error: no encodings' >&2; exit 1", "sh"});
   for (int i = 1; i <= 3; ++i) {
-    auto p = pool.Launch("unused");
+    auto p = pool.Launch("unused", JobID::FromInt(1), Env());
     ASSERT_TRUE(p.ok());
-    pool.Add(*p);
+    pool.Add(*p, JobID::FromInt(1));
     AwaitExit(*p);
     auto exit = pool.Reap(p->pid);
     ASSERT_TRUE(exit.has_value());
@@ -79,10 +78,10 @@ TEST(WorkerPoolTest, AWorkerThatCannotStartLeavesTheTailOfItsStderr) {
     EXPECT_EQ(pool.consecutive_start_failures(), i);
   }
   // A worker killed while it starts says nothing about the environment.
-  WorkerPool slow({"/bin/sh", "-c", "sleep 30", "sh"}, Env());
-  auto p = slow.Launch("unused");
+  WorkerPool slow({"/bin/sh", "-c", "sleep 30", "sh"});
+  auto p = slow.Launch("unused", JobID::FromInt(1), Env());
   ASSERT_TRUE(p.ok());
-  slow.Add(*p);
+  slow.Add(*p, JobID::FromInt(1));
   slow.Signal(p->pid, SIGKILL);
   AwaitExit(*p);
   ASSERT_TRUE(slow.Reap(p->pid).has_value());
@@ -92,11 +91,11 @@ TEST(WorkerPoolTest, AWorkerThatCannotStartLeavesTheTailOfItsStderr) {
 TEST(WorkerPoolTest, KillAllLeavesNoProcess) {
   std::vector<pid_t> pids;
   {
-    WorkerPool pool({"/bin/sh", "-c", "sleep 30", "sh"}, Env());
+    WorkerPool pool({"/bin/sh", "-c", "sleep 30", "sh"});
     for (int i = 0; i < 3; ++i) {
-      auto p = pool.Launch("unused");
+      auto p = pool.Launch("unused", JobID::FromInt(1), Env());
       ASSERT_TRUE(p.ok());
-      pool.Add(*p);
+      pool.Add(*p, JobID::FromInt(1));
       pids.push_back(p->pid);
     }
     pool.KillAll();
@@ -106,7 +105,7 @@ TEST(WorkerPoolTest, KillAllLeavesNoProcess) {
 }
 
 TEST(WorkerPoolTest, SignalNeverReachesAProcessOutsideThePool) {
-  WorkerPool pool({"/bin/true"}, Env());
+  WorkerPool pool({"/bin/true"});
   pid_t outsider = fork();
   if (outsider == 0) {
     pause();

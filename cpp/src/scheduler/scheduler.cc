@@ -13,9 +13,9 @@ Scheduler::Scheduler(ResourceSet total, int max_workers)
 }
 
 void Scheduler::SubmitTask(const TaskID& task, const std::string& name, ResourceSet demand,
-                           const std::vector<ObjectID>& missing) {
+                           const std::vector<ObjectID>& missing, const JobID& job) {
   std::lock_guard<std::mutex> lock(mu_);
-  QueuedTask queued{task, name, std::move(demand)};
+  QueuedTask queued{task, name, std::move(demand), job};
   if (missing.empty()) {
     MakeReadyLocked(std::move(queued));
     return;
@@ -39,14 +39,18 @@ bool Scheduler::CancelTask(const TaskID& task) {
   return false;
 }
 
-std::vector<TaskID> Scheduler::DrainReady() {
+std::vector<TaskID> Scheduler::DrainReady(const JobID& job) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<TaskID> drained;
-  for (auto& [key, queue] : ready_) {
-    for (auto& task : queue) drained.push_back(task.id);
+  for (auto it = ready_.begin(); it != ready_.end();) {
+    if (it->first.first != job) {
+      ++it;
+      continue;
+    }
+    for (auto& task : it->second) drained.push_back(task.id);
+    num_ready_ -= it->second.size();
+    it = ready_.erase(it);
   }
-  ready_.clear();
-  num_ready_ = 0;
   return drained;
 }
 
@@ -71,26 +75,28 @@ bool Scheduler::ObjectReady(const ObjectID& id) {
 }
 
 void Scheduler::MakeReadyLocked(QueuedTask task) {
-  std::string key = task.demand.ToString();  // the scheduling class
+  ClassKey key{task.job, task.demand.ToString()};  // the scheduling class
   ready_[key].push_back(std::move(task));
   ++num_ready_;
 }
 
-void Scheduler::WorkersStarting(int n) {
+void Scheduler::WorkersStarting(int n, const JobID& job) {
   std::lock_guard<std::mutex> lock(mu_);
-  starting_ += n;
+  starting_[job] += n;
 }
 
-void Scheduler::WorkerStartFailed() {
+void Scheduler::WorkerStartFailed(const JobID& job) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (starting_ > 0) --starting_;
+  if (starting_[job] > 0) --starting_[job];
 }
 
-void Scheduler::AddWorker(const WorkerID& worker) {
+void Scheduler::AddWorker(const WorkerID& worker, const JobID& job) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (starting_ > 0) --starting_;
-  workers_[worker] = Worker{};
-  idle_.push_back(worker);
+  if (starting_[job] > 0) --starting_[job];
+  Worker w;
+  w.job = job;
+  workers_[worker] = w;
+  idle_[job].push_back(worker);
 }
 
 std::optional<TaskID> Scheduler::RemoveWorker(const WorkerID& worker) {
@@ -131,7 +137,7 @@ void Scheduler::TaskFinished(const WorkerID& worker) {
   it->second.task.reset();
   it->second.state = Worker::kIdle;
   it->second.idle_since = std::chrono::steady_clock::now();
-  idle_.push_back(worker);
+  idle_[it->second.job].push_back(worker);
 }
 
 std::vector<WorkerID> Scheduler::TrimIdleWorkers(size_t soft_limit,
@@ -216,8 +222,11 @@ bool Scheduler::AssignGpusLocked(double amount, std::vector<int64_t>* ids) {
 Decisions Scheduler::Schedule() {
   std::lock_guard<std::mutex> lock(mu_);
   Decisions d;
-  int need_workers = 0;
+  std::map<JobID, int> need_workers;
+  int need_total = 0;
   for (auto& [key, queue] : ready_) {
+    const JobID& job = key.first;
+    std::vector<WorkerID>& idle = idle_[job];
     // Tasks of this class that fit but found no idle worker are counted
     // against a simulated copy of the free resources.
     ResourceSet simulated;
@@ -226,7 +235,7 @@ Decisions Scheduler::Schedule() {
       const ResourceSet& demand = queue[i].demand;
       if (!total_.Contains(demand)) {
         std::string missing = total_.FirstMissing(demand).value_or("?");
-        if (warned_.insert(key).second) {
+        if (warned_.insert(key.second).second) {
  d.warnings.push_back(
               "task " + queue[i].name + " requires " + demand.ToString() +
               " but this node has " + total_.ToString() + " (no '" + missing +
@@ -235,19 +244,20 @@ Decisions Scheduler::Schedule() {
         break;
       }
       if (simulating) {
-        if (!simulated.Contains(demand) || need_workers > 64) break;
+        if (!simulated.Contains(demand) || need_total > 64) break;
         simulated.Subtract(demand);
-        ++need_workers;
+        ++need_workers[job];
+        ++need_total;
         ++i;
         continue;
       }
       if (!available_.Contains(demand)) break;
-      // Pop an idle worker, skipping stale entries.
+      // Pop an idle worker of the job, skipping stale entries.
       WorkerID wid;
       bool found = false;
-      while (!idle_.empty()) {
-        wid = idle_.back();
-        idle_.pop_back();
+      while (!idle.empty()) {
+        wid = idle.back();
+        idle.pop_back();
         auto w = workers_.find(wid);
         if (w != workers_.end() && w->second.state == Worker::kIdle &&
             !w->second.task) {
@@ -262,7 +272,7 @@ Decisions Scheduler::Schedule() {
       }
       std::vector<int64_t> gpus;
       if (!AssignGpusLocked(demand.Get("GPU"), &gpus)) {
-        idle_.push_back(wid);
+        idle.push_back(wid);
         break;
       }
       Worker& w = workers_[wid];
@@ -280,13 +290,16 @@ Decisions Scheduler::Schedule() {
     it = it->second.empty() ? ready_.erase(it) : std::next(it);
   }
   // The cap is on workers that run tasks: each actor has its own process.
-  int live = starting_;
+  int live = 0;
+  for (const auto& [job, n] : starting_) live += n;
   for (const auto& [id, w] : workers_) live += w.state != Worker::kActor;
-  int to_start = need_workers - starting_;
-  if (to_start > max_workers_ - live) to_start = max_workers_ - live;
-  if (to_start > 0) {
-    starting_ += to_start;
-    d.workers_to_start = to_start;
+  for (const auto& [job, need] : need_workers) {
+    int& starting = starting_[job];
+    int to_start = std::min(need - starting, max_workers_ - live);
+    if (to_start <= 0) continue;
+    starting += to_start;
+    live += to_start;
+    d.workers_to_start[job] = to_start;
   }
   return d;
 }

@@ -15,6 +15,8 @@
 //    nested tasks can run; more workers start when tasks fit but none is idle.
 //  - A task that can never fit on this node stays pending, with a warning
 //    naming the missing resource.
+//  - Workers belong to a job (the driver that caused them to start: its
+//    code and environment) and run only that job's tasks.
 #ifndef MINIRAY_SCHEDULER_SCHEDULER_H_
 #define MINIRAY_SCHEDULER_SCHEDULER_H_
 
@@ -42,8 +44,15 @@ struct Dispatch {
 
 struct Decisions {
   std::vector<Dispatch> dispatches;
-  int workers_to_start = 0;
+  // Worker processes to start, per job.
+  std::map<JobID, int> workers_to_start;
   std::vector<std::string> warnings;  // to log once each
+
+  int total_workers_to_start() const {
+    int n = 0;
+    for (const auto& [job, count] : workers_to_start) n += count;
+    return n;
+  }
 };
 
 // Thread-safe: every public method takes mu_. Never calls out.
@@ -54,23 +63,24 @@ class Scheduler {
   // dedicated workers do not count).
   Scheduler(ResourceSet total, int max_workers);
 
-  // A new task asking for `demand`; `missing` are its dependencies that are
-  // not ready yet. `name` is for the infeasible-task warning.
+  // A new task of `job` asking for `demand`; `missing` are its dependencies
+  // that are not ready yet. `name` is for the infeasible-task warning.
   void SubmitTask(const TaskID& task, const std::string& name, ResourceSet demand,
-                  const std::vector<ObjectID>& missing);
+                  const std::vector<ObjectID>& missing, const JobID& job = JobID::Nil());
   // Removes a task that is not running yet; false if it is not queued here.
   bool CancelTask(const TaskID& task);
-  // Removes and returns every task that is ready to run but waiting for a
-  // worker or resources (when no worker can be started for them).
-  std::vector<TaskID> DrainReady();
+  // Removes and returns every task of `job` that is ready to run but waits
+  // for a worker or resources (when no worker can be started for them).
+  std::vector<TaskID> DrainReady(const JobID& job = JobID::Nil());
   // An object became ready: tasks waiting only on it become runnable.
   // True when some did (a Schedule() may dispatch them).
   bool ObjectReady(const ObjectID& id);
 
   // Worker lifecycle.
-  void WorkersStarting(int n);  // the node launched n worker processes
-  void WorkerStartFailed();     // one of them never registered
-  void AddWorker(const WorkerID& worker);  // registered and idle
+  void WorkersStarting(int n, const JobID& job = JobID::Nil());  // the node launched n
+  void WorkerStartFailed(const JobID& job = JobID::Nil());  // one never registered
+  // Registered and idle; it runs tasks of `job` only.
+  void AddWorker(const WorkerID& worker, const JobID& job = JobID::Nil());
   // The worker's process is gone; returns the task it was running, if any.
   std::optional<TaskID> RemoveWorker(const WorkerID& worker);
   // The worker finished its task and is idle again.
@@ -97,6 +107,7 @@ class Scheduler {
  private:
   struct Worker {
     enum State { kIdle, kBusy, kBlocked, kActor } state = kIdle;
+    JobID job;
     ResourceSet held;
     std::vector<int64_t> gpu_ids;
     std::optional<TaskID> task;
@@ -106,7 +117,10 @@ class Scheduler {
     TaskID id;
     std::string name;
     ResourceSet demand;
+    JobID job;
   };
+  // A queue of ready tasks: one job's tasks of one resource shape.
+  using ClassKey = std::pair<JobID, std::string>;
   struct Waiting {
     QueuedTask task;
     size_t missing = 0;
@@ -122,13 +136,14 @@ class Scheduler {
   ResourceSet available_;                                  // guarded by mu_
   std::vector<int64_t> gpu_free_;  // per GPU, fixed point; guarded by mu_
   std::unordered_map<WorkerID, Worker> workers_;           // guarded by mu_
-  std::vector<WorkerID> idle_;  // may hold stale entries; guarded by mu_
-  int starting_ = 0;                                       // guarded by mu_
+  // Idle workers per job; may hold stale entries. Guarded by mu_.
+  std::unordered_map<JobID, std::vector<WorkerID>> idle_;
+  std::unordered_map<JobID, int> starting_;                // guarded by mu_
   std::unordered_map<TaskID, Waiting> waiting_;            // guarded by mu_
   std::unordered_map<ObjectID, std::vector<TaskID>> waiters_;  // guarded by mu_
-  std::map<std::string, std::deque<QueuedTask>> ready_;    // guarded by mu_
+  std::map<ClassKey, std::deque<QueuedTask>> ready_;       // guarded by mu_
   size_t num_ready_ = 0;                                   // guarded by mu_
-  std::set<std::string> warned_;                           // guarded by mu_
+  std::set<std::string> warned_;  // resource shapes warned of; guarded by mu_
 };
 
 }  // namespace miniray

@@ -51,7 +51,7 @@ TEST(SchedulerTest, RunsAtMostAsManyCpuTasksAsCpus) {
   for (int i = 0; i < 5; ++i) Submit(s, Task("f"), {});
   Decisions d = s.Schedule();
   EXPECT_EQ(d.dispatches.size(), 2u);
-  EXPECT_EQ(d.workers_to_start, 0);
+  EXPECT_EQ(d.total_workers_to_start(), 0);
   EXPECT_EQ(s.num_ready(), 3u);
   s.TaskFinished(d.dispatches[0].worker);
   d = s.Schedule();
@@ -97,8 +97,8 @@ TEST(SchedulerTest, BlockedWorkerLendsItsCpuAndMoreWorkersStart) {
   s.WorkerBlocked(parent);                       // parent waits in get()
   Decisions d = s.Schedule();
   EXPECT_TRUE(d.dispatches.empty());
-  EXPECT_EQ(d.workers_to_start, 1);  // CPU free but no idle worker
-  EXPECT_EQ(s.Schedule().workers_to_start, 0);  // already starting
+  EXPECT_EQ(d.total_workers_to_start(), 1);  // CPU free but no idle worker
+  EXPECT_EQ(s.Schedule().total_workers_to_start(), 0);  // already starting
   WorkerID child = WorkerID::FromRandom();
   s.AddWorker(child);
   d = s.Schedule();
@@ -172,7 +172,7 @@ TEST(SchedulerTest, ActorWorkerKeepsOnlyItsLifetimeResources) {
   d = s.Schedule();
   ASSERT_EQ(d.dispatches.size(), 1u);
   EXPECT_NE(d.dispatches[0].worker, actor);
-  EXPECT_EQ(d.workers_to_start, 1);
+  EXPECT_EQ(d.total_workers_to_start(), 1);
   s.RemoveWorker(actor);
   EXPECT_EQ(s.available().Get("GPU"), 1.0);
 }
@@ -187,7 +187,7 @@ TEST(SchedulerTest, ActorWorkersDoNotCountTowardsTheWorkerCap) {
     s.ActorCreated(w, ResourceSet());
   }
   Submit(s, Task("Actor.__init__"), {});
-  EXPECT_EQ(s.Schedule().workers_to_start, 1);  // 5 actors, still room
+  EXPECT_EQ(s.Schedule().total_workers_to_start(), 1);  // 5 actors, still room
 }
 
 TEST(SchedulerTest, CancelledTasksNeverRun) {
@@ -204,6 +204,29 @@ TEST(SchedulerTest, CancelledTasksNeverRun) {
   Decisions d = s.Schedule();
   ASSERT_EQ(d.dispatches.size(), 1u);
   EXPECT_EQ(NameOf(d.dispatches[0]), "kept");
+}
+
+TEST(SchedulerTest, WorkersRunOnlyTheirJobsTasks) {
+  Scheduler s(Res({{"CPU", 4}}), 8);
+  JobID job1 = JobID::FromInt(1), job2 = JobID::FromInt(2);
+  WorkerID w1 = WorkerID::FromRandom();
+  s.AddWorker(w1, job1);
+  Task a("a"), b("b");
+  s.SubmitTask(a.id, a.name, a.demand, {}, job2);
+  Decisions d = s.Schedule();
+  EXPECT_TRUE(d.dispatches.empty());  // job1's idle worker does not take it
+  ASSERT_EQ(d.workers_to_start.size(), 1u);
+  EXPECT_EQ(d.workers_to_start.at(job2), 1);
+  s.SubmitTask(b.id, b.name, b.demand, {}, job1);
+  d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  EXPECT_EQ(d.dispatches[0].worker, w1);
+  EXPECT_EQ(d.dispatches[0].task_id, b.id);
+  WorkerID w2 = WorkerID::FromRandom();
+  s.AddWorker(w2, job2);
+  d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  EXPECT_EQ(d.dispatches[0].worker, w2);
 }
 
 TEST(SchedulerTest, DrainReadyTakesOnlyRunnableTasks) {

@@ -56,18 +56,17 @@ class Task:
 
     def __init__(self, core, request):
         spec = self.spec = request.task_spec
-        self.task_id = spec.task_id
-        self.name = spec.name
-        self.function_id = spec.function_id
-        self.blob = spec.args
+        # One call for the fields every task needs, rather than one per field.
+        (self.task_id, self.name, self.function_id, self.blob, num_returns, self.runtime_env,
+         task_type, self.actor_id, self.method_name) = spec.fields(
+            "task_id", "name", "function_id", "args", "num_returns", "runtime_env", "type",
+            "actor_id", "method_name")
         self.arg_values = core.take_args(request)
-        self.return_ids = _miniray_core.return_ids(spec)
+        self.return_ids = _miniray_core.return_ids(self.task_id, num_returns)
         self.gpu_ids = request.gpu_ids
-        self.runtime_env = spec.runtime_env
-        task_type = spec.type
         self.actor_creation = task_type == _ACTOR_CREATION_TASK
-        self.actor_id = None if task_type == _NORMAL_TASK else spec.actor_id
-        self.method_name = spec.method_name
+        if task_type == _NORMAL_TASK:
+            self.actor_id = None
 
     @property
     def env(self) -> dict:
@@ -208,24 +207,23 @@ def _finish(w, task: Task, result) -> None:
         if len(outputs) != n:
             raise ValueError(f"Task returned {len(outputs)} objects, but num_returns={n}.")
     returns = [encode_return(w, rid, out) for rid, out in zip(task.return_ids, outputs)]
-    w.core.task_done(rpc.TaskResult(task_id=task.task_id, returns=returns))
+    w.core.task_done({"task_id": task.task_id, "returns": returns})
 
 
 def _fail(w, task: Task, exc: BaseException) -> None:
     if isinstance(exc, ActorExitSignal):
         # exit_actor(): the call succeeds with None, then the process ends.
-        w.core.task_done(rpc.TaskResult(
-            task_id=task.task_id, actor_exiting=True,
-            returns=[encode_return(w, rid, None) for rid in task.return_ids]))
+        w.core.task_done({"task_id": task.task_id, "actor_exiting": True,
+                          "returns": [encode_return(w, rid, None) for rid in task.return_ids]})
         _end(w)
         os._exit(0)
     # The node retries an application error only if the task allows it; a
     # retry_exceptions list narrows that to the listed classes.
     allowlist = task.spec.serialized_retry_exception_allowlist
     retry_allowed = not allowlist or isinstance(exc, cloudpickle.loads(allowlist))
-    w.core.task_done(rpc.TaskResult(
-        task_id=task.task_id, application_error=True, retry_allowed=retry_allowed,
-        returns=error_returns(task, task_error(w, task.name, exc))))
+    w.core.task_done({"task_id": task.task_id, "application_error": True,
+                      "retry_allowed": retry_allowed,
+                      "returns": error_returns(task, task_error(w, task.name, exc))})
 
 
 def create_actor(w, task: Task):
@@ -239,12 +237,12 @@ def create_actor(w, task: Task):
         task.arg_values = None
         w.actor_id = task.actor_id  # get_runtime_context() works in __init__
         w.actor_instance = cls(*args, **kwargs)
-        w.core.task_done(rpc.TaskResult(task_id=task.task_id))
+        w.core.task_done({"task_id": task.task_id})
     except BaseException as exc:  # noqa: BLE001 - the actor dies with this cause
         w.actor_instance = None
         err = task_error(w, task.name, exc)
-        w.core.task_done(rpc.TaskResult(task_id=task.task_id, application_error=True,
-                                        creation_error=str(err)))
+        w.core.task_done({"task_id": task.task_id, "application_error": True,
+                          "creation_error": str(err)})
     finally:
         _end(w)
     return task.spec.actor_creation_task_spec
@@ -270,8 +268,7 @@ def execute_task(w, task: Task) -> None:
         _finish(w, task, result)
     except TaskCancelledInterrupt:
         cancelled = exceptions.TaskCancelledError(f"Task '{task.name}' was cancelled.")
-        w.core.task_done(rpc.TaskResult(task_id=task.task_id,
-                                        returns=error_returns(task, cancelled)))
+        w.core.task_done({"task_id": task.task_id, "returns": error_returns(task, cancelled)})
     except BaseException as exc:  # noqa: BLE001 - the task's failure is its result
         if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not task.actor_id:
             raise

@@ -11,7 +11,7 @@ class RuntimeContext:
         self._w = w
 
     def get_job_id(self) -> str:
-        return self._w.job_id
+        return self._w.core.job_id
 
     def get_node_id(self) -> str:
         return self._w.core.node_id

@@ -33,9 +33,9 @@ def _ensure_connected() -> Worker:
 # init / shutdown
 
 _KNOWN_IGNORED_INIT_OPTIONS = {
-    "address", "include_dashboard", "dashboard_host", "dashboard_port",
+    "include_dashboard", "dashboard_host", "dashboard_port",
     "logging_level", "logging_format", "log_to_driver", "configure_logging",
-    "job_config", "_system_config", "_temp_dir", "local_mode", "runtime_env_setup_hook",
+    "job_config", "_system_config", "local_mode", "runtime_env_setup_hook",
     "_node_ip_address", "storage", "labels", "enable_resource_isolation",
 }
 
@@ -78,21 +78,58 @@ def refs_for_returns(w: "Worker", ids: List[bytes], num_returns: int):
     return refs
 
 
-def init(num_cpus: Optional[int] = None, num_gpus: Optional[float] = None,
-         resources: Optional[Dict[str, float]] = None,
-         object_store_memory: Optional[int] = None, *,
+def job_worker_env(runtime_env: Dict[str, Any], namespace: str,
+                   log_to_driver: bool) -> List[str]:
+    """The whole environment of this driver's workers ("KEY=VALUE"): this
+    process's, its runtime_env env_vars, and what lets them import what the
+    driver can (its sys.path, cwd or working_dir), as Ray's workers."""
+    working_dir = runtime_env.get("working_dir")
+    env = dict(os.environ)
+    env.update({str(k): str(v) for k, v in runtime_env.get("env_vars", {}).items()})
+    env["MINIRAY_DRIVER_SYS_PATH"] = json.dumps(
+        [os.path.abspath(p) if p else os.getcwd() for p in sys.path])
+    env["MINIRAY_DRIVER_CWD"] = os.getcwd()
+    env["MINIRAY_NAMESPACE"] = namespace
+    if working_dir:
+        env["MINIRAY_WORKING_DIR"] = os.path.abspath(working_dir)
+    # worker_main must import even before the driver's sys.path is set.
+    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    core_root = os.path.dirname(os.path.abspath(_miniray_core.__file__))
+    env["PYTHONPATH"] = os.pathsep.join(
+        dict.fromkeys([os.path.dirname(pkg_root), core_root] +
+                      [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if not log_to_driver:
+        env["MINIRAY_LOG_TO_DRIVER"] = "0"
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
+         num_gpus: Optional[float] = None, resources: Optional[Dict[str, float]] = None,
+         object_store_memory: Optional[int] = None,
          ignore_reinit_error: bool = False, namespace: Optional[str] = None,
          runtime_env: Optional[Dict[str, Any]] = None,
-         num_workers: Optional[int] = None, **kwargs) -> RayContext:
-    """Starts miniray in this process: the node runtime (C++ threads) and
-    `num_cpus` worker processes. Arguments as ray.init; `num_workers` is an
-    alias of num_cpus (the design's name)."""
+         num_workers: Optional[int] = None, _temp_dir: Optional[str] = None,
+         **kwargs) -> RayContext:
+    """Starts or connects to miniray (as ray.init).
+
+    With no `address` (or "local"), starts miniray in this process: the
+    node runtime (C++ threads) and `num_cpus` worker processes. With
+    address="auto" ($MINIRAY_ADDRESS or $RAY_ADDRESS, else this machine's
+    newest cluster) or "IP:PORT", attaches to a running cluster (`miniray
+    start --head`): this driver's job then runs on that cluster's node on
+    this machine. Other arguments as ray.init; `num_workers` is an alias of
+    num_cpus (the design's name).
+    """
     unknown = set(kwargs) - _KNOWN_IGNORED_INIT_OPTIONS
     if unknown:
         raise TypeError(f"init() got unknown keyword argument(s): {', '.join(sorted(unknown))}")
-    address = kwargs.get("address")
-    if address not in (None, "local", "auto"):
-        raise ValueError(f"miniray runs on this machine only; address={address!r} is not supported")
+    if address is None:
+        env_address = os.environ.get("MINIRAY_ADDRESS") or os.environ.get("RAY_ADDRESS")
+        if env_address:
+            address = env_address
+    if address is not None and not isinstance(address, str):
+        raise TypeError(f"address must be a string such as 'auto' or 'IP:PORT', got {address!r}")
     w = global_worker
     with w.lock:
         if w.connected:
@@ -110,57 +147,89 @@ def init(num_cpus: Optional[int] = None, num_gpus: Optional[float] = None,
         check_resources(resources)
         if runtime_env is not None and not isinstance(runtime_env, dict):
             raise TypeError("runtime_env must be a dict")
-        if num_cpus is None:
-            num_cpus = os.cpu_count() or 1
-        if num_gpus is None:
-            num_gpus = _detect_gpus()
-        totals = {"CPU": float(num_cpus), "memory": float(_total_memory() * 0.7)}
-        if num_gpus:
-            totals["GPU"] = float(num_gpus)
-        store_memory = object_store_memory or _default_object_store_memory()
-        totals["object_store_memory"] = float(store_memory)
-        totals.update({k: float(v) for k, v in (resources or {}).items()})
-
         runtime_env = dict(runtime_env or {})
-        working_dir = runtime_env.get("working_dir")
-        worker_env = dict(os.environ)
-        worker_env.update({str(k): str(v) for k, v in runtime_env.get("env_vars", {}).items()})
-        worker_env["MINIRAY_DRIVER_SYS_PATH"] = json.dumps([os.path.abspath(p) if p else os.getcwd() for p in sys.path])
-        worker_env["MINIRAY_NAMESPACE"] = namespace or "default"
-        if working_dir:
-            worker_env["MINIRAY_WORKING_DIR"] = os.path.abspath(working_dir)
-        # worker_main must import even before the driver's sys.path is set.
-        pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        core_root = os.path.dirname(os.path.abspath(_miniray_core.__file__))
-        worker_env["PYTHONPATH"] = os.pathsep.join(
-            dict.fromkeys([os.path.dirname(pkg_root), core_root] +
-                          [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-        worker_env.setdefault("PYTHONUNBUFFERED", "1")
-        if kwargs.get("log_to_driver") is False:
-            worker_env["MINIRAY_LOG_TO_DRIVER"] = "0"
-
-        node = _miniray_core.NodeRuntime(rpc.NodeConfig(
-            resources=totals,
-            object_store_memory=store_memory,
-            prestart_workers=int(max(1, min(num_cpus, 64))) if num_cpus >= 1 else 1,
-            max_workers=max(8, int(num_cpus) * 8),
-            worker_argv=[sys.executable, "-m", "miniray._private.worker_main"],
-            worker_env=[f"{k}={v}" for k, v in worker_env.items()],
-        ))
-        w.node = node
-        w.core = _miniray_core.CoreWorker.connect_local(node)
+        namespace = namespace or "default"
+        env = job_worker_env(runtime_env, namespace, kwargs.get("log_to_driver") is not False)
+        if address not in (None, "local"):
+            if num_cpus is not None or num_gpus is not None or resources or object_store_memory:
+                raise ValueError("When connecting to an existing cluster, num_cpus, num_gpus, "
+                                 "resources and object_store_memory must not be given: the "
+                                 "cluster's nodes have theirs (`miniray start --num-cpus ...`)")
+            _attach(w, address, _temp_dir, env, namespace)
+        else:
+            _start_local(w, num_cpus, num_gpus, resources, object_store_memory, env)
         w.mode = DRIVER
-        w.namespace = namespace or "default"
+        w.namespace = namespace
         w.job_runtime_env = runtime_env
         w.exported_functions = set()
         w.function_cache = {}
         return RayContext(_address_info())
 
 
+def _start_local(w: Worker, num_cpus, num_gpus, resources, object_store_memory,
+                 env: List[str]) -> None:
+    """The embedded node: this process is the node, its driver job 1."""
+    if num_cpus is None:
+        num_cpus = os.cpu_count() or 1
+    if num_gpus is None:
+        num_gpus = _detect_gpus()
+    totals = {"CPU": float(num_cpus), "memory": float(_total_memory() * 0.7)}
+    if num_gpus:
+        totals["GPU"] = float(num_gpus)
+    store_memory = object_store_memory or _default_object_store_memory()
+    totals["object_store_memory"] = float(store_memory)
+    totals.update({k: float(v) for k, v in (resources or {}).items()})
+    node = _miniray_core.NodeRuntime(rpc.NodeConfig(
+        resources=totals,
+        object_store_memory=store_memory,
+        prestart_workers=int(max(1, min(num_cpus, 64))) if num_cpus >= 1 else 1,
+        max_workers=max(8, int(num_cpus) * 8),
+        worker_argv=[sys.executable, "-m", "miniray._private.worker_main"],
+        worker_env=env,
+        local_job=True,
+    ))
+    w.node = node
+    w.core = _miniray_core.CoreWorker.connect_local(node)
+    w.cluster = None
+
+
+def _attach(w: Worker, address: str, temp_dir: Optional[str], env: List[str],
+            namespace: str) -> None:
+    """A driver of a running cluster: its job runs on this machine's node."""
+    from miniray._private import cluster
+    gcs_address = cluster.resolve_address(address, temp_dir)
+    gcs = cluster.connect_gcs(gcs_address, temp_dir)
+    node = cluster.local_node(gcs, gcs_address)
+    job = rpc.JobConfig(worker_env=env, ray_namespace=namespace,
+                        entrypoint=" ".join([sys.executable] + sys.argv))
+    try:
+        w.core = _miniray_core.CoreWorker.connect_driver(node.socket_name, job)
+    except Exception as e:  # noqa: BLE001 - the node went away meanwhile
+        raise ConnectionError(f"Could not attach to the miniray node on this machine "
+                              f"({node.socket_name}) of the cluster at {gcs_address}: {e}") \
+            from None
+    w.node = None
+    w.cluster = ClusterInfo(gcs, gcs_address, node.session_dir)
+
+
+class ClusterInfo:
+    """What an attached driver knows of its cluster."""
+
+    def __init__(self, gcs, address: str, session_dir: str):
+        self.gcs = gcs
+        self.address = address
+        self.session_dir = session_dir
+
+
 def _address_info() -> Dict[str, Any]:
     w = global_worker
+    cluster_info = getattr(w, "cluster", None)
+    if cluster_info is not None:
+        return {"node_id": w.core.node_id, "address": cluster_info.address,
+                "gcs_address": cluster_info.address, "session_dir": cluster_info.session_dir,
+                "namespace": w.namespace, "job_id": w.core.job_id}
     return {"node_id": w.core.node_id, "address": w.node.socket_name if w.node else None,
-            "session_dir": None, "namespace": w.namespace}
+            "session_dir": None, "namespace": w.namespace, "job_id": w.core.job_id}
 
 
 def _detect_gpus() -> int:
@@ -190,7 +259,7 @@ def shutdown() -> None:
         core, node = w.core, w.node
         w.reset()
         if core is not None:
-            core.shutdown()
+            core.shutdown()  # an attached driver's job ends here
         if node is not None:
             node.stop()
 
@@ -299,26 +368,60 @@ def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
 # ---------------------------------------------------------------------------
 # Cluster information
 
+def _cluster_nodes(w: Worker):
+    """The cluster's nodes (rpc.GcsNodeInfo) of an attached driver, else None."""
+    return w.cluster.gcs.nodes() if w.cluster is not None else None
+
+
 def cluster_resources() -> Dict[str, float]:
-    """The node's total resources, e.g. {"CPU": 2.0, "memory": ..., ...}."""
-    return dict(_ensure_connected().core.resources().total)
+    """The cluster's total resources, e.g. {"CPU": 2.0, "memory": ..., ...}."""
+    w = _ensure_connected()
+    nodes = _cluster_nodes(w)
+    if nodes is None:
+        return dict(w.core.resources().total)
+    return _sum(n.resources_total for n in nodes if n.alive)
 
 
 def available_resources() -> Dict[str, float]:
     """Resources not held by running tasks and actors (zero ones omitted)."""
-    reply = _ensure_connected().core.resources()
-    total = reply.total
-    return {k: v for k, v in reply.available.items() if v > 0 or k not in total}
+    w = _ensure_connected()
+    nodes = _cluster_nodes(w)
+    if nodes is None:
+        reply = w.core.resources()
+        total, available = reply.total, reply.available
+    else:
+        alive = [n for n in nodes if n.alive]
+        total = _sum(n.resources_total for n in alive)
+        available = _sum(n.resources_available for n in alive)
+    return {k: v for k, v in available.items() if v > 0 or k not in total}
+
+
+def _sum(maps) -> Dict[str, float]:
+    out: Dict[str, float] = {}
+    for m in maps:
+        for k, v in m.items():
+            out[k] = out.get(k, 0.0) + v
+    return out
 
 
 def nodes() -> List[Dict[str, Any]]:
-    """One entry per node (miniray runs one): id, liveness, resources."""
+    """One entry per node, with Ray's fields (NodeID, Alive,
+    NodeManagerAddress, Resources, ...)."""
     w = _ensure_connected()
+    infos = _cluster_nodes(w)
+    if infos is None:
+        return [{
+            "NodeID": w.core.node_id, "Alive": True, "alive": True,
+            "NodeManagerAddress": "127.0.0.1", "NodeManagerHostname": os.uname().nodename,
+            "Resources": cluster_resources(),
+        }]
     return [{
-        "NodeID": w.core.node_id, "Alive": True, "alive": True,
-        "NodeManagerAddress": "127.0.0.1", "NodeManagerHostname": os.uname().nodename,
-        "Resources": cluster_resources(),
-    }]
+        "NodeID": n.node_id.hex(), "Alive": n.alive, "alive": n.alive,
+        "NodeManagerAddress": n.node_manager_address,
+        "NodeManagerHostname": n.node_manager_hostname,
+        "Resources": dict(n.resources_total) if n.alive else {},
+        "IsHead": n.is_head,
+    } for n in infos]
 
 
 def get_gpu_ids() -> List[int]:

@@ -18,8 +18,11 @@ def _setup_path():
     # Workers import what the driver can: its sys.path, and its cwd (or the
     # job's working_dir), as Ray's workers do.
     working_dir = os.environ.get("MINIRAY_WORKING_DIR")
+    driver_cwd = os.environ.get("MINIRAY_DRIVER_CWD")
     if working_dir:
         os.chdir(working_dir)
+    elif driver_cwd and os.path.isdir(driver_cwd):
+        os.chdir(driver_cwd)  # a node daemon's workers start where it did
     driver_path = json.loads(os.environ.get("MINIRAY_DRIVER_SYS_PATH", "[]"))
     if working_dir:
         driver_path.insert(0, working_dir)
@@ -98,6 +101,13 @@ def main():
     from miniray._private import executor
 
     core = _miniray_core.CoreWorker.connect(address)
+    # Registered: take back the node's stderr (until now a pipe the node
+    # read, so that a worker that cannot start leaves its last words).
+    stderr_fd = os.environ.pop("MINIRAY_STDERR_FD", None)
+    if stderr_fd:
+        sys.stderr.flush()
+        os.dup2(int(stderr_fd), 2)
+        os.close(int(stderr_fd))
     w = worker_mod.global_worker
     w.core = core
     w.mode = worker_mod.WORKER

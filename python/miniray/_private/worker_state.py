@@ -24,10 +24,10 @@ class Worker:
     def __init__(self):
         self.mode: Optional[str] = None
         self.core = None  # _miniray_core.CoreWorker
-        self.node = None  # _miniray_core.NodeRuntime (driver only)
+        self.node = None  # _miniray_core.NodeRuntime (a driver's embedded node)
+        self.cluster = None  # worker.ClusterInfo (a driver attached to a cluster)
         self.lock = threading.RLock()
         self.namespace = "default"
-        self.job_id = "01000000"
         self.job_runtime_env: Dict[str, Any] = {}
         self.exported_functions: set = set()
         self.function_cache: Dict[bytes, Any] = {}
@@ -59,6 +59,7 @@ class Worker:
         self.mode = None
         self.core = None
         self.node = None
+        self.cluster = None
         self.exported_functions = set()
         self.function_cache = {}
         self.job_runtime_env = {}
