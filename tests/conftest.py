@@ -53,6 +53,25 @@ def node_stats():
     return global_worker.node.stats()
 
 
+def worker_pids(parent=None):
+    """The live worker processes whose parent is `parent` (this process)."""
+    parent = os.getpid() if parent is None else parent
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"worker_main" in cmd and fields[0] != "Z":
+            out.append(int(entry))
+    return out
+
+
 def wait_for(predicate, timeout=10.0, interval=0.01):
     """Polls `predicate` until true (for effects that travel between processes)."""
     deadline = time.time() + timeout

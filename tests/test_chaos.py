@@ -9,25 +9,7 @@ import time
 
 import miniray
 
-from conftest import wait_for
-
-
-def _worker_pids():
-    me = os.getpid()
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if int(fields[1]) == me and b"worker_main" in cmd and fields[0] != "Z":
-            pids.append(int(entry))
-    return pids
+from conftest import wait_for, worker_pids
 
 
 class Killer:
@@ -42,7 +24,7 @@ class Killer:
 
     def _run(self):
         while not self._stop.wait(self.interval) and self.kills < self.limit:
-            pids = _worker_pids()
+            pids = worker_pids()
             if not pids:
                 continue
             try:
@@ -133,4 +115,4 @@ def test_nothing_is_left_running_after_the_chaos(no_runtime):
     with Killer(interval=0.05, limit=5):
         miniray.get([miniray.remote(lambda: 1).remote() for _ in range(50)], timeout=120)
     miniray.shutdown()
-    assert wait_for(lambda: not _worker_pids())
+    assert wait_for(lambda: not worker_pids())

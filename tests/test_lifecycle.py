@@ -10,24 +10,7 @@ import pytest
 
 import miniray
 
-from conftest import wait_for
-
-
-def _children(pid):
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and b"worker_main" in cmd and fields[0] != "Z":
-            out.append(int(entry))
-    return out
+from conftest import wait_for, worker_pids
 
 
 def _maps_arena(pid):
@@ -46,12 +29,12 @@ def _abstract_sockets():
 def test_shutdown_leaves_no_process_socket_or_shared_memory():
     shm_before = set(os.listdir("/dev/shm"))
     miniray.init(num_cpus=2)
-    assert wait_for(lambda: len(_children(os.getpid())) == 2)
+    assert wait_for(lambda: len(worker_pids(os.getpid())) == 2)
     assert miniray.get(miniray.remote(lambda: 1).remote()) == 1
     assert _maps_arena(os.getpid()) and _abstract_sockets()
-    workers = _children(os.getpid())
+    workers = worker_pids(os.getpid())
     miniray.shutdown()
-    assert _children(os.getpid()) == []
+    assert worker_pids(os.getpid()) == []
     for pid in workers:
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     assert wait_for(lambda: not _maps_arena(os.getpid()))
@@ -156,7 +139,7 @@ def test_kill_9_of_driver_leaves_no_workers(tmp_path):
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env)
     try:
         assert proc.stdout.readline().strip() == b"ready"
-        workers = _children(proc.pid)
+        workers = worker_pids(proc.pid)
         assert len(workers) == 2
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

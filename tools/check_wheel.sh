@@ -46,5 +46,6 @@ import miniray
 miniray.init(address="auto")
 assert miniray.get(miniray.remote(lambda: 7).remote()) == 7
 print("wheel check: a driver attached to `miniray start --head` runs tasks")'
-"$tmp/venv/bin/miniray" status --temp-dir "$temp" | grep -q "head"
+status="$("$tmp/venv/bin/miniray" status --temp-dir "$temp")"
+grep -q "(127.0.0.1, head)" <<<"$status"
 "$tmp/venv/bin/miniray" stop --temp-dir "$temp"

@@ -94,6 +94,17 @@ StatusOr<PeerCredentials> GetPeerCredentials(int fd) {
   return PeerCredentials{cred.pid, cred.uid};
 }
 
+void AttachFd(msghdr* msg, FdControl* control, int fd) {
+  std::memset(control->bytes, 0, sizeof(control->bytes));
+  msg->msg_control = control->bytes;
+  msg->msg_controllen = sizeof(control->bytes);
+  cmsghdr* c = CMSG_FIRSTHDR(msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
+
 void EncodeFrameHeader(uint32_t payload_size, char* out) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((payload_size >> (8 * i)) & 0xff);
 }
@@ -122,17 +133,8 @@ Status SendFrame(int fd, const google::protobuf::MessageLite& message, int pass_
     std::memset(&msg, 0, sizeof(msg));
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    if (pass_fd >= 0 && sent == 0) {
-      std::memset(control, 0, sizeof(control));
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-    }
+    FdControl control;
+    if (pass_fd >= 0 && sent == 0) AttachFd(&msg, &control, pass_fd);
     ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -12,6 +12,7 @@
 #ifndef MINIRAY_COMMON_SOCKET_H_
 #define MINIRAY_COMMON_SOCKET_H_
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -44,6 +45,14 @@ struct PeerCredentials {
   uid_t uid = 0;
 };
 StatusOr<PeerCredentials> GetPeerCredentials(int fd);
+
+// Room for one passed file descriptor in a message's control data.
+struct FdControl {
+  alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(int))];
+};
+// Makes `msg` carry `fd` (SCM_RIGHTS) in `control`, which must outlive the
+// sendmsg call.
+void AttachFd(msghdr* msg, FdControl* control, int fd);
 
 // The 4-byte little-endian length header of a frame.
 void EncodeFrameHeader(uint32_t payload_size, char* out);

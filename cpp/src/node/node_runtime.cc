@@ -103,17 +103,8 @@ class NodeRuntime::SocketConnection : public ClientConnection,
       std::memset(&msg, 0, sizeof(msg));
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<size_t>(n);
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-      if (pass_fd >= 0) {
-        std::memset(control, 0, sizeof(control));
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof(control);
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-      }
+      FdControl control;
+      if (pass_fd >= 0) AttachFd(&msg, &control, pass_fd);
       ssize_t w = sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (w < 0) {
         if (errno == EINTR) continue;
