@@ -1,13 +1,19 @@
-"""Builds miniray's wheel from Bazel outputs (stdlib only).
+"""Builds miniray's wheel from Bazel outputs (stdlib only, Python 3.11+).
 
-    build_wheel.py OUT.whl VERSION PYTHON_TAG --file DEST=SRC ...
+    build_wheel.py OUT.whl VERSION PYTHON_TAG --pyproject pyproject.toml \
+        --file DEST=SRC ...
 
-Each --file puts SRC in the wheel at DEST. Writes the .dist-info (METADATA,
-WHEEL, top_level.txt, RECORD with sha256 hashes) as PEP 427 asks.
+Each --file puts SRC in the wheel at DEST. The package's metadata (summary,
+dependencies, extras, console scripts) is read from pyproject.toml, the one
+place it is written; VERSION (from python/BUILD.bazel, which names the
+wheel file) must match it. Writes the .dist-info (METADATA, WHEEL,
+entry_points.txt, top_level.txt, RECORD with sha256 hashes) as PEP 427 asks.
 """
 import argparse
 import base64
 import hashlib
+import sys
+import tomllib
 import zipfile
 
 
@@ -20,11 +26,14 @@ def main():
     parser.add_argument("out")
     parser.add_argument("version")
     parser.add_argument("python_tag")
+    parser.add_argument("--pyproject", required=True)
     parser.add_argument("--file", action="append", default=[])
-    parser.add_argument("--requires", action="append", default=[])
-    parser.add_argument("--console-script", action="append", default=[],
-                        help="NAME=module:function, installed as a command")
     args = parser.parse_args()
+    with open(args.pyproject, "rb") as f:
+        project = tomllib.load(f)["project"]
+    if project["version"] != args.version:
+        sys.exit(f"build_wheel.py: pyproject.toml says version {project['version']}, "
+                 f"python/BUILD.bazel says {args.version}; make them agree")
 
     dist_info = f"miniray-{args.version}.dist-info"
     entries = {}
@@ -34,20 +43,23 @@ def main():
             entries[dest] = f.read()
     metadata = [
         "Metadata-Version: 2.1",
-        "Name: miniray",
+        f"Name: {project['name']}",
         f"Version: {args.version}",
-        "Summary: Ray Core's programming model, small and fast: a C++ core with a Python API.",
-        "Requires-Python: >=3.8",
-    ] + [f"Requires-Dist: {r}" for r in args.requires]
+        f"Summary: {project['description']}",
+        f"Requires-Python: {project['requires-python']}",
+    ] + [f"Requires-Dist: {r}" for r in project.get("dependencies", [])]
+    for extra, requirements in project.get("optional-dependencies", {}).items():
+        metadata.append(f"Provides-Extra: {extra}")
+        metadata += [f'Requires-Dist: {r}; extra == "{extra}"' for r in requirements]
     entries[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
     entries[f"{dist_info}/WHEEL"] = (
         "Wheel-Version: 1.0\nGenerator: miniray build_wheel.py\nRoot-Is-Purelib: false\n"
         f"Tag: {args.python_tag}-{args.python_tag}-linux_x86_64\n").encode()
     entries[f"{dist_info}/top_level.txt"] = b"_miniray_core\nminiray\n"
-    if args.console_script:
-        scripts = "".join(f"{s.split('=', 1)[0]} = {s.split('=', 1)[1]}\n"
-                          for s in args.console_script)
-        entries[f"{dist_info}/entry_points.txt"] = f"[console_scripts]\n{scripts}".encode()
+    scripts = project.get("scripts", {})
+    if scripts:
+        lines = "".join(f"{name} = {target}\n" for name, target in scripts.items())
+        entries[f"{dist_info}/entry_points.txt"] = f"[console_scripts]\n{lines}".encode()
     record = "".join(f"{name},{_digest(data)},{len(data)}\n" for name, data in sorted(entries.items()))
     record += f"{dist_info}/RECORD,,\n"
     entries[f"{dist_info}/RECORD"] = record.encode()

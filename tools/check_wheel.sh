@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Builds the wheel, installs it into a fresh venv and runs the acceptance
-# snippet and a remote task from a directory outside the repository.
+# Installs miniray from this checkout with `pip install` (the PEP 517 backend
+# in tools/miniray_build.py builds the wheel with Bazel) into a fresh venv,
+# then runs the acceptance snippet, a remote task and the `miniray` command
+# from a directory outside the repository.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-./bazelw build //python:wheel
-wheel="$(ls "$root"/bazel-bin/python/miniray-*.whl)"
+./bazelw build //python:wheel  # the interpreter the wheel is built for:
 python="$(cat "$(./bazelw info output_base 2>/dev/null)/external/local_python/interpreter.txt")"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 "$python" -m venv "$tmp/venv"
-# cloudpickle and numpy come from the index; the wheel itself from Bazel.
-"$tmp/venv/bin/pip" install -q "$wheel" "numpy==$("$python" -c 'import numpy; print(numpy.__version__)')" 2>&1 | grep -v "^WARNING" || true
+# cloudpickle (a declared dependency) and numpy (the [numpy] extra) come
+# from the index; miniray itself is built from this checkout.
+"$tmp/venv/bin/pip" install -q "$root[numpy]" 2>&1 | grep -v "^WARNING" || true
+"$tmp/venv/bin/pip" show miniray | grep "^Requires: cloudpickle" >/dev/null
 cd "$tmp"
 "$tmp/venv/bin/python" - <<'PY'
 import _miniray_core
