@@ -12,6 +12,7 @@
 from miniray import actor, exceptions
 from miniray.actor import ActorClass, get_actor, kill, method
 from miniray._private.object_ref import ObjectRef
+from miniray._private.remote_decorator import remote
 from miniray._private.remote_function import RemoteFunction
 from miniray._private.runtime_context import get_runtime_context
 from miniray._private.worker import (
@@ -28,35 +29,10 @@ from miniray._private.worker import (
     wait,
 )
 
+# Last: util's modules use the API above (miniray.remote, get, ...).
+from miniray import util
+
 __version__ = "0.1.0"
-
-
-def remote(*args, **options):
-    """Makes a function a remote function (a task), or a class an actor class.
-
-    Use as `@remote` or `@remote(num_cpus=2, num_returns=2, ...)`.
-    """
-    if len(args) == 1 and not options and callable(args[0]):
-        return _make_remote(args[0], {})
-    if args:
-        raise TypeError("The @remote decorator takes either a function or keyword "
-                        "options, e.g. @remote(num_cpus=1).")
-
-    def decorator(function_or_class):
-        return _make_remote(function_or_class, options)
-
-    return decorator
-
-
-def _make_remote(obj, options):
-    if isinstance(obj, type):
-        return ActorClass(obj, options)
-    if not callable(obj):
-        raise TypeError(f"@remote expects a function, got {type(obj).__name__}")
-    return RemoteFunction(obj, options)
-
-
-from miniray import util  # noqa: E402 (after remote(): util's modules use it)
 
 __all__ = [
     "ObjectRef", "actor", "available_resources", "cancel", "cluster_resources",

@@ -13,7 +13,7 @@ actors (lifetime="detached") live until killed.
 import hashlib
 import inspect
 import pickle
-from typing import Any, Dict
+from typing import Any, Dict, Generic, Optional, TypeVar
 
 import _miniray_core
 import cloudpickle
@@ -27,20 +27,39 @@ from miniray._private.ray_option_utils import (
 from miniray._private.remote_function import (
     SpecTemplate, export_function, runtime_env_json, serialize_args)
 
+T = TypeVar("T")
+
 
 class ActorExitSignal(BaseException):
     """Raised by exit_actor(): ends the actor after the current call."""
 
 
-def exit_actor():
-    """Ends the current actor once this method returns (as ray.actor.exit_actor)."""
+def exit_actor() -> None:
+    """Ends the current actor from inside one of its methods (as Ray's
+    `ray.actor.exit_actor`): its process exits and later calls fail with
+    ActorDiedError.
+
+    Raises:
+        TypeError: called outside of an actor.
+    """
     if worker_mod.global_worker.actor_id is None:
         raise TypeError("exit_actor() called outside of an actor")
     raise ActorExitSignal()
 
 
 def method(*args, **options):
-    """Decorates an actor method with options, e.g. @method(num_returns=2)."""
+    """Sets default options of an actor method: `@miniray.method(num_returns=2)`.
+
+    Args:
+        num_returns: ObjectRefs each call returns (default 1).
+        max_task_retries, retry_exceptions: as the actor options.
+        name, concurrency_group, enable_task_events: accepted for Ray
+            compatibility.
+
+    Raises:
+        TypeError: positional arguments other than the method itself.
+        ValueError: an unknown option or a bad value.
+    """
     def decorate(fn):
         validate_options(options, METHOD_OPTIONS, "actor methods")
         fn.__miniray_method_options__ = options
@@ -64,10 +83,10 @@ def _method_table(cls) -> Dict[str, Dict[str, Any]]:
     return methods
 
 
-class ActorClass:
+class ActorClass(Generic[T]):
     """What @remote makes of a class: create actors with `.remote()`."""
 
-    def __init__(self, cls, options: Dict[str, Any]):
+    def __init__(self, cls: "type[T]", options: Dict[str, Any]):
         self._cls = cls
         self._options = validate_options(dict(options), ACTOR_OPTIONS, "actors")
         self._methods = _method_table(cls)
@@ -80,12 +99,30 @@ class ActorClass:
         raise TypeError(f"Actors cannot be instantiated directly. Instead of "
                         f"'{self.__name__}()', use '{self.__name__}.remote()'.")
 
-    def options(self, **options) -> "_ActorClassOptions":
+    def options(self, **options: Any) -> "_ActorClassOptions[T]":
+        """This class with some actor options overridden for the actors made
+        through the result: `Cls.options(name="a", lifetime="detached")`.
+
+        Args:
+            **options: any option of @remote for classes (see remote()).
+
+        Raises:
+            ValueError, TypeError: an unknown option or a bad value.
+        """
         merged = dict(self._options)
         merged.update(validate_options(options, ACTOR_OPTIONS, "actors"))
         return _ActorClassOptions(self, merged)
 
-    def remote(self, *args, **kwargs) -> "ActorHandle":
+    def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle[T]":
+        """Creates an actor: its constructor runs with these arguments on a
+        worker of its own. Returns its handle at once; a constructor that
+        raises makes every call fail with ActorDiedError.
+
+        Raises:
+            TypeError: the arguments do not fit the constructor.
+            ValueError: `name` is taken in its namespace (without
+                get_if_exists=True).
+        """
         return self._remote(args, kwargs, self._options)
 
     def __getstate__(self):
@@ -157,12 +194,15 @@ class ActorClass:
         return ActorHandle._owned(reply.actor_id, pickle.loads(reply.handle_metadata))
 
 
-class _ActorClassOptions:
-    def __init__(self, actor_class: ActorClass, options: Dict[str, Any]):
+class _ActorClassOptions(Generic[T]):
+    """`Cls.options(...)`: the class with some actor options overridden."""
+
+    def __init__(self, actor_class: ActorClass[T], options: Dict[str, Any]):
         self._actor_class = actor_class
         self._options = options
 
-    def remote(self, *args, **kwargs) -> "ActorHandle":
+    def remote(self, *args: Any, **kwargs: Any) -> "ActorHandle[T]":
+        """As ActorClass.remote, with these options."""
         return self._actor_class._remote(args, kwargs, self._options)
 
 
@@ -180,20 +220,26 @@ class ActorMethod:
         raise TypeError(f"Actor methods cannot be called directly. Instead of running "
                         f"'object.{self._name}()', try 'object.{self._name}.remote()'.")
 
-    def remote(self, *args, **kwargs):
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Submits a call of this method; returns its ObjectRef (or a list
+        of num_returns ObjectRefs) at once. Calls from one handle run in
+        submission order."""
         if self._template is None:
             self._template = self._handle._call_template(self._name, self._options)
         return self._handle._submit(self._template, args, kwargs)
 
-    def options(self, **options) -> "ActorMethod":
+    def options(self, **options: Any) -> "ActorMethod":
+        """This method with some options overridden (num_returns, name,
+        max_task_retries, retry_exceptions)."""
         merged = dict(self._options)
         merged.update(validate_options(options, METHOD_OPTIONS, "actor methods"))
         return ActorMethod(self._handle, self._name, merged)
 
 
-class ActorHandle:
-    """A reference to an actor; picklable, so it can be passed to tasks and
-    other actors (inside containers too)."""
+class ActorHandle(Generic[T]):
+    """A reference to an actor of class T: `handle.method.remote(...)` calls
+    a method. Picklable, so it can be passed to tasks and other actors
+    (inside containers too); the actor lives while any handle does."""
 
     def __init__(self, actor_id: bytes, metadata: Dict[str, Any], handle_ref: ObjectRef):
         self._actor_id = actor_id
@@ -267,8 +313,19 @@ def _rebuild_handle(actor_id: bytes, metadata) -> ActorHandle:
     return ActorHandle(actor_id, metadata, ref)
 
 
-def get_actor(name: str, namespace: str = None) -> ActorHandle:
-    """The handle of the live actor called `name`; ValueError if none."""
+def get_actor(name: str, namespace: Optional[str] = None) -> ActorHandle[Any]:
+    """The handle of a live named actor (made with `.options(name=...)`).
+
+    Args:
+        name: the actor's name.
+        namespace: the namespace it was named in (default: this job's).
+
+    Returns:
+        An ActorHandle to it.
+
+    Raises:
+        ValueError: no live actor has that name in that namespace.
+    """
     if not isinstance(name, str) or not name:
         raise ValueError("Please supply a non-empty value to get_actor")
     w = worker_mod._ensure_connected()
@@ -279,9 +336,18 @@ def get_actor(name: str, namespace: str = None) -> ActorHandle:
     return ActorHandle._owned(reply.actor_id, pickle.loads(reply.handle_metadata))
 
 
-def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
-    """Kills the actor at once (running and queued calls fail with
-    ActorDiedError); with no_restart=False it may restart (max_restarts)."""
+def kill(actor: ActorHandle[Any], *, no_restart: bool = True) -> None:
+    """Kills an actor at once, as if its process died.
+
+    Running and queued calls fail with ActorDiedError, and so do later ones.
+
+    Args:
+        actor: the actor's handle.
+        no_restart: False lets it restart if it has max_restarts left.
+
+    Raises:
+        ValueError: `actor` is not an actor handle.
+    """
     if not isinstance(actor, ActorHandle):
         raise ValueError(f"miniray.kill() only supports actors; got {type(actor).__name__}")
     worker_mod._ensure_connected().core.kill_actor(actor._actor_id, no_restart)

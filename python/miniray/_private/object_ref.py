@@ -8,14 +8,20 @@ object refers to it.
 import asyncio
 import concurrent.futures
 import threading
+from typing import Any, Generator, Generic, TypeVar
 
 import _miniray_core
 
 from miniray._private import serialization
 from miniray._private.worker_state import global_worker
 
+T = TypeVar("T")
 
-class ObjectRef:
+
+class ObjectRef(Generic[T]):
+    """A reference to a value of type T in the object store: get() returns
+    the value, and it can be passed to tasks or awaited."""
+
     __slots__ = ("_id", "_core", "__weakref__")
 
     def __init__(self, id_bytes: bytes, core=None, *, borrowed: bool = False):
@@ -59,9 +65,9 @@ class ObjectRef:
         serialization.record_contained_ref(self._id)
         return (_deserialize_ref, (self._id,))
 
-    def future(self) -> concurrent.futures.Future:
+    def future(self) -> "concurrent.futures.Future[T]":
         """A concurrent.futures.Future that resolves to the object's value."""
-        fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut: "concurrent.futures.Future[T]" = concurrent.futures.Future()
 
         def resolve():
             try:
@@ -73,7 +79,7 @@ class ObjectRef:
         threading.Thread(target=resolve, daemon=True).start()
         return fut
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, T]:
         return asyncio.wrap_future(self.future()).__await__()
 
 

@@ -9,7 +9,7 @@ rpc.TaskSpec built once per options set, plus this call's arguments.
 import hashlib
 import inspect
 import json
-from typing import Any, Dict
+from typing import Any, Dict, Generic, TypeVar
 
 import _miniray_core
 import cloudpickle
@@ -20,6 +20,8 @@ from miniray._private import worker as worker_mod
 from miniray._private.object_ref import ObjectRef
 from miniray._private.ray_option_utils import (
     TASK_OPTIONS, resource_demand, validate_options)
+
+R = TypeVar("R")
 
 DEFAULT_MAX_RETRIES = 3  # as Ray, for tasks (retried when a worker dies)
 
@@ -108,7 +110,7 @@ def task_spec_template(options: Dict[str, Any], name: str, function_id: bytes) -
     return SpecTemplate(spec)
 
 
-class RemoteFunction:
+class RemoteFunction(Generic[R]):
     """A function that runs as a task: call `.remote(...)`, not the function."""
 
     def __init__(self, function, options: Dict[str, Any]):
@@ -133,11 +135,33 @@ class RemoteFunction:
     def __setstate__(self, state):
         self.__init__(state["function"], state["options"])
 
-    def options(self, **options) -> "_OptionsWrapper":
-        """A copy of this function with some options overridden."""
+    def options(self, **options: Any) -> "_OptionsWrapper[R]":
+        """This function with some options overridden for the calls made
+        through the result: `f.options(num_cpus=2).remote(x)`.
+
+        Args:
+            **options: any option of @remote for functions (see remote()).
+
+        Raises:
+            ValueError, TypeError: an unknown option or a bad value.
+        """
         return _OptionsWrapper(self, self._options, options)
 
-    def remote(self, *args, **kwargs):
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """Submits a call of the function as a task; returns at once.
+
+        ObjectRef arguments at the top level are resolved to their values
+        before the task runs (the task waits for them); ObjectRefs inside
+        other values are passed as references.
+
+        Returns:
+            An ObjectRef to the result, or a list of num_returns ObjectRefs
+            when num_returns > 1 (None when it is 0).
+
+        Raises:
+            TypeError: the arguments do not fit the function's signature, or
+                cannot be serialized.
+        """
         w = self._prepare(args, kwargs)
         if self._spec is None:
             self._spec = task_spec_template(self._options, self._name, self._function_id)
@@ -170,7 +194,7 @@ class RemoteFunction:
         return worker_mod.refs_for_returns(w, ids, template.num_returns)
 
 
-class _OptionsWrapper:
+class _OptionsWrapper(Generic[R]):
     """`f.options(...)`: the function with some options overridden."""
 
     def __init__(self, fn: RemoteFunction, base: Dict[str, Any], overrides: Dict[str, Any]):
@@ -179,11 +203,13 @@ class _OptionsWrapper:
         self._options.update(validate_options(overrides, TASK_OPTIONS, "remote functions"))
         self._spec = None
 
-    def remote(self, *args, **kwargs):
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        """As RemoteFunction.remote, with these options."""
         w = self._fn._prepare(args, kwargs)
         if self._spec is None:
             self._spec = task_spec_template(self._options, self._fn._name, self._fn._function_id)
         return self._fn._submit(w, self._spec, args, kwargs)
 
-    def options(self, **options):
+    def options(self, **options: Any) -> "_OptionsWrapper[R]":
+        """These options with some more overridden."""
         return _OptionsWrapper(self._fn, self._options, options)

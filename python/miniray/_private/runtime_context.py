@@ -11,33 +11,44 @@ class RuntimeContext:
         self._w = w
 
     def get_job_id(self) -> str:
+        """The current job's id, in hex (one job per driver)."""
         return self._w.core.job_id
 
     def get_node_id(self) -> str:
+        """The id of the node this process runs on, in hex."""
         return self._w.core.node_id
 
     def get_worker_id(self) -> str:
+        """This process's worker id, in hex (the driver has one too)."""
         return self._w.core.worker_id
 
     def get_task_id(self) -> Optional[str]:
+        """The running task's or actor call's id in hex; None in the driver."""
         tid = self._w.current_task_id
         return tid.hex() if tid else None
 
     def get_actor_id(self) -> Optional[str]:
+        """The current actor's id in hex; None outside an actor."""
         aid = self._w.actor_id
         return aid.hex() if aid else None
 
     def get_task_name(self) -> Optional[str]:
+        """The running task's name (function or Class.method); None in the driver."""
         return self._w.current_task_name
 
     @property
     def namespace(self) -> str:
+        """The namespace of this job's named actors."""
         return self._w.namespace
 
     def get_assigned_resources(self) -> Dict[str, float]:
+        """The resources reserved for the running task or actor.
+
+        Not tracked yet: returns {} (see README, not done yet)."""
         return {}
 
     def get_accelerator_ids(self) -> Dict[str, List[str]]:
+        """The accelerators reserved for the running task: {"GPU": [ids]}."""
         return {"GPU": [str(g) for g in self._w.current_gpu_ids]}
 
     @property
@@ -53,10 +64,16 @@ class RuntimeContext:
         return self.get_task_id()
 
     def get(self) -> Dict[str, Optional[str]]:
+        """The ids above as a dict: job_id, node_id, task_id, namespace."""
         return {"job_id": self.get_job_id(), "node_id": self.get_node_id(),
                 "task_id": self.get_task_id(), "namespace": self.namespace}
 
 
 def get_runtime_context() -> RuntimeContext:
-    """IDs of the current job, node, worker, task and actor, and the namespace."""
+    """What this process is running now, as Ray's get_runtime_context().
+
+    Returns:
+        A RuntimeContext: the ids of the current job, node, worker, task and
+        actor, the namespace and the task's reserved accelerators.
+    """
     return RuntimeContext(worker_mod._ensure_connected())

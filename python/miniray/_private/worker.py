@@ -10,7 +10,7 @@ import atexit
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeVar, Union, overload
 
 import _miniray_core
 from _miniray_core import rpc
@@ -19,6 +19,8 @@ from miniray._private import serialization
 from miniray._private.object_ref import ObjectRef
 from miniray._private.ray_option_utils import check_number, check_resources
 from miniray._private.worker_state import DRIVER, WORKER, Worker, global_worker  # noqa: F401
+
+R = TypeVar("R")
 
 
 def _ensure_connected() -> Worker:
@@ -111,15 +113,49 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
          runtime_env: Optional[Dict[str, Any]] = None,
          num_workers: Optional[int] = None, _temp_dir: Optional[str] = None,
          **kwargs) -> RayContext:
-    """Starts or connects to miniray (as ray.init).
+    """Starts miniray in this process, or connects to a cluster (as ray.init).
 
-    With no `address` (or "local"), starts miniray in this process: the
-    node runtime (C++ threads) and `num_cpus` worker processes. With
-    address="auto" ($MINIRAY_ADDRESS or $RAY_ADDRESS, else this machine's
-    newest cluster) or "IP:PORT", attaches to a running cluster (`miniray
-    start --head`): this driver's job then runs on that cluster's node on
-    this machine. Other arguments as ray.init; `num_workers` is an alias of
-    num_cpus (the design's name).
+    The first API call without init() calls it with no arguments.
+
+    Args:
+        address: None or "local" (default; $MINIRAY_ADDRESS or $RAY_ADDRESS
+            when set) starts miniray here: the node runtime as C++ threads
+            of this process, and worker processes as tasks need them.
+            "auto" (this machine's newest cluster) or "IP:PORT" (a head's
+            address) attaches to a cluster started with `miniray start
+            --head`: this program becomes one job on it, sharing its
+            workers, named and detached actors.
+        num_cpus: CPUs the local node offers (default: the machine's).
+        num_gpus: GPUs it offers (default: those nvidia-smi lists).
+        resources: custom resources it offers, e.g. {"disk": 2}.
+        object_store_memory: bytes of shared memory for objects (default:
+            30% of the machine's memory, as Ray); objects that do not fit
+            spill to disk.
+        ignore_reinit_error: return quietly if miniray is already running.
+        namespace: the namespace of this job's named actors (default
+            "default").
+        runtime_env: the environment of every task and actor of this job:
+            {"env_vars": {"NAME": "value"}, "working_dir": "path"}.
+        num_workers: another name for num_cpus (the design document's).
+        _temp_dir: where to look for clusters (default /tmp/miniray).
+        **kwargs: Ray's other init options are accepted and have no effect
+            (include_dashboard, dashboard_host, dashboard_port,
+            logging_level, logging_format, configure_logging, job_config,
+            _system_config, local_mode, runtime_env_setup_hook,
+            _node_ip_address, storage, labels, enable_resource_isolation),
+            except log_to_driver=False, which stops the "(name pid=N)"
+            forwarding of workers' output.
+
+    Returns:
+        A RayContext (a dict with the address information; as a context
+        manager it calls shutdown() on exit).
+
+    Raises:
+        RuntimeError: init() already ran (without ignore_reinit_error), or
+            no cluster answers at `address`, or its token is wrong.
+        TypeError: an unknown keyword argument or a value of the wrong type.
+        ValueError: a value out of range, or resources given together with
+            the address of a cluster (its nodes have their own).
     """
     unknown = set(kwargs) - _KNOWN_IGNORED_INIT_OPTIONS
     if unknown:
@@ -250,8 +286,12 @@ def _total_memory() -> int:
 
 
 def shutdown() -> None:
-    """Stops the runtime: workers are killed, sockets closed, shared memory
-    released. init() may be called again afterwards."""
+    """Stops miniray in this process (called at exit too).
+
+    A local runtime stops its workers and frees its sockets and shared
+    memory; an attached driver ends its job (its objects, tasks and
+    non-detached actors go; the cluster stays). init() may run again after.
+    """
     w = global_worker
     with w.lock:
         if w.mode != DRIVER:
@@ -268,15 +308,31 @@ atexit.register(shutdown)
 
 
 def is_initialized() -> bool:
-    """Whether init() has run (or a first API call started a runtime)."""
+    """Whether miniray is running in this process: init() ran, or a first
+    API call started it, and shutdown() has not run since."""
     return global_worker.connected
 
 
 # ---------------------------------------------------------------------------
 # put / get / wait
 
-def put(value: Any, *, _owner=None) -> ObjectRef:
-    """Stores `value` in the object store and returns its ObjectRef."""
+def put(value: R, *, _owner: Any = None) -> ObjectRef[R]:
+    """Stores a value in the object store, once, for tasks and get() to use.
+
+    Large numpy arrays and bytes-like values are written to shared memory
+    once and read without copies (get() returns a read-only view).
+
+    Args:
+        value: any picklable value (cloudpickle), but not an ObjectRef.
+        _owner: accepted for Ray compatibility; this process owns it.
+
+    Returns:
+        The value's ObjectRef; the value lives while a reference to it does.
+
+    Raises:
+        TypeError: `value` is an ObjectRef, or cannot be serialized.
+        ObjectStoreFullError: it does not fit, even after spilling to disk.
+    """
     if isinstance(value, ObjectRef):
         raise TypeError("Calling 'put' on an ObjectRef is not allowed. If you really "
                         "want to do this, you can wrap the ObjectRef in a list and "
@@ -316,10 +372,33 @@ def _timeout_arg(timeout) -> float:
     return float(timeout)
 
 
-def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
+@overload
+def get(object_refs: ObjectRef[R], *, timeout: Optional[float] = None) -> R: ...
+
+
+@overload
+def get(object_refs: Sequence[ObjectRef[R]], *, timeout: Optional[float] = None) -> List[R]: ...
+
+
+def get(object_refs: Union[ObjectRef[Any], Sequence[ObjectRef[Any]]], *,
         timeout: Optional[float] = None) -> Any:
-    """The values of `object_refs` (one ref, or a list in the same order),
-    waiting for them; raises a task's error, or GetTimeoutError."""
+    """Waits for objects and returns their values.
+
+    Args:
+        object_refs: one ObjectRef, or a list of them.
+        timeout: seconds to wait at most (default: for ever).
+
+    Returns:
+        The value, or a list of the values in the order of `object_refs`.
+
+    Raises:
+        RayTaskError: the task that makes an object raised; the error is
+            also an instance of the task's exception class.
+        GetTimeoutError: not all were ready within `timeout`.
+        TaskCancelledError, WorkerCrashedError, ActorDiedError,
+            ObjectLostError: the object will never exist, and why.
+        TypeError: `object_refs` is not an ObjectRef or a list of them.
+    """
     w = _ensure_connected()
     single = isinstance(object_refs, ObjectRef)
     refs = [object_refs] if single else _refs_from(object_refs, "get")
@@ -328,11 +407,26 @@ def get(object_refs: Union[ObjectRef, Sequence[ObjectRef]], *,
     return results[0] if single else results
 
 
-def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
+def wait(object_refs: Sequence[ObjectRef[R]], *, num_returns: int = 1,
          timeout: Optional[float] = None, fetch_local: bool = True
-         ) -> Tuple[List[ObjectRef], List[ObjectRef]]:
-    """(ready, not_ready): the first `num_returns` refs that are ready, in
-    input order, and the rest."""
+         ) -> Tuple[List[ObjectRef[R]], List[ObjectRef[R]]]:
+    """Waits until `num_returns` of the objects are ready (or `timeout`).
+
+    Args:
+        object_refs: a list of distinct ObjectRefs.
+        num_returns: how many to wait for (at most len(object_refs)).
+        timeout: seconds to wait at most (default: for ever); then fewer
+            than num_returns may be ready.
+        fetch_local: accepted for Ray compatibility (one node).
+
+    Returns:
+        (ready, not_ready): at most num_returns ready refs, in input order,
+        and the others.
+
+    Raises:
+        TypeError: not a list of ObjectRefs.
+        ValueError: duplicates, or num_returns out of range.
+    """
     w = _ensure_connected()
     if isinstance(object_refs, ObjectRef):
         raise TypeError("wait() expects a list of ObjectRefs, got a single ObjectRef")
@@ -352,13 +446,23 @@ def wait(object_refs: Sequence[ObjectRef], *, num_returns: int = 1,
     return ready, not_ready
 
 
-def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
-    """Cancels the task that creates `object_ref` (as ray.cancel). A queued
-    task never runs; a running one gets a KeyboardInterrupt (force=True kills
-    its worker process instead). `get` then raises TaskCancelledError.
-    Finished tasks are unaffected; cancelled tasks are not retried. Actor
-    calls are cancelled only while still queued. With `recursive`, the tasks
-    it submitted (and theirs) are cancelled too."""
+def cancel(object_ref: ObjectRef[Any], *, force: bool = False, recursive: bool = True) -> None:
+    """Cancels the task that makes an object (as ray.cancel).
+
+    A queued task never runs; a running one gets a KeyboardInterrupt in its
+    thread. get() then raises TaskCancelledError. Finished tasks are not
+    affected, and cancelled tasks are not retried. Actor calls are cancelled
+    only while still queued.
+
+    Args:
+        object_ref: an ObjectRef a task returned.
+        force: kill the running task's worker process instead of
+            interrupting it.
+        recursive: also cancel the tasks it submitted, and theirs.
+
+    Raises:
+        TypeError: `object_ref` is not an ObjectRef.
+    """
     if not isinstance(object_ref, ObjectRef):
         raise TypeError("miniray.cancel() only supports ObjectRefs returned by tasks, "
                         f"got {type(object_ref).__name__}")
@@ -374,7 +478,8 @@ def _cluster_nodes(w: Worker):
 
 
 def cluster_resources() -> Dict[str, float]:
-    """The cluster's total resources, e.g. {"CPU": 2.0, "memory": ..., ...}."""
+    """The total resources of the cluster's live nodes (of this process's
+    node when it runs locally), e.g. {"CPU": 2.0, "memory": ..., ...}."""
     w = _ensure_connected()
     nodes = _cluster_nodes(w)
     if nodes is None:
@@ -383,7 +488,8 @@ def cluster_resources() -> Dict[str, float]:
 
 
 def available_resources() -> Dict[str, float]:
-    """Resources not held by running tasks and actors (zero ones omitted)."""
+    """The resources not held by running tasks and actors now, by name
+    (resources all in use are left out, as Ray does)."""
     w = _ensure_connected()
     nodes = _cluster_nodes(w)
     if nodes is None:
@@ -405,8 +511,8 @@ def _sum(maps) -> Dict[str, float]:
 
 
 def nodes() -> List[Dict[str, Any]]:
-    """One entry per node, with Ray's fields (NodeID, Alive,
-    NodeManagerAddress, Resources, ...)."""
+    """The cluster's nodes, one dict each with Ray's fields: NodeID (hex),
+    Alive, NodeManagerAddress, NodeManagerHostname, Resources (totals)."""
     w = _ensure_connected()
     infos = _cluster_nodes(w)
     if infos is None:
@@ -425,5 +531,6 @@ def nodes() -> List[Dict[str, Any]]:
 
 
 def get_gpu_ids() -> List[int]:
-    """The GPU instances assigned to the running task ([] in the driver)."""
+    """The ids of the GPUs reserved for the running task or actor (num_gpus);
+    [] in the driver."""
     return list(global_worker.current_gpu_ids)

@@ -1,0 +1,389 @@
+"""`@miniray.remote`: what it makes of a function or a class, and the types
+it tells a type checker.
+
+At run time `remote` returns a RemoteFunction (for a function) or an
+ActorClass (for a class). For mypy and pyright it returns, as Ray's does, a
+RemoteFunctionN that knows the function's parameter and result types:
+`f.remote(x)` takes each argument as its value or as an ObjectRef to one and
+returns `ObjectRef[R]`, so `miniray.get(f.remote(x))` has the function's
+result type and a wrong argument is reported in the editor. Those classes
+exist only for the type checker (their `...` bodies never run).
+
+The overloads match a function by its positional parameters, from none to
+ten, as Ray's do: a function with more, or with `*args`, gets a
+`RemoteFunction[R]` whose `.remote()` takes anything. Keyword arguments to
+`.remote()` and parameters with defaults are not modelled (a limit Ray's
+types share): pass those by position, or `typing.cast` the remote function.
+"""
+from typing import (Any, Callable, Dict, Generic, List, Literal, Optional, Type, TypeVar,
+                    Union, overload)
+
+from miniray._private.object_ref import ObjectRef
+from miniray._private.remote_function import RemoteFunction
+from miniray.actor import ActorClass
+
+R = TypeVar("R")
+T = TypeVar("T")
+T0 = TypeVar("T0")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+T4 = TypeVar("T4")
+T5 = TypeVar("T5")
+T6 = TypeVar("T6")
+T7 = TypeVar("T7")
+T8 = TypeVar("T8")
+T9 = TypeVar("T9")
+
+
+class RemoteFunctionNoArgs(Generic[R]):
+    """A remote function without parameters (for type checkers)."""
+
+    def remote(self) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any) -> "RemoteFunctionNoArgs[R]": ...
+
+
+class RemoteFunction0(Generic[R, T0]):
+    """A remote function of 1 parameter (for type checkers)."""
+
+    def remote(self, arg0: Union[T0, ObjectRef[T0]], /) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any) -> "RemoteFunction0[R, T0]": ...
+
+
+class RemoteFunction1(Generic[R, T0, T1]):
+    """A remote function of 2 parameters (for type checkers)."""
+
+    def remote(self, arg0: Union[T0, ObjectRef[T0]], arg1: Union[T1, ObjectRef[T1]],
+               /) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any) -> "RemoteFunction1[R, T0, T1]": ...
+
+
+class RemoteFunction2(Generic[R, T0, T1, T2]):
+    """A remote function of 3 parameters (for type checkers)."""
+
+    def remote(self,
+               arg0: Union[T0, ObjectRef[T0]],
+               arg1: Union[T1, ObjectRef[T1]],
+               arg2: Union[T2, ObjectRef[T2]],
+               /) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any) -> "RemoteFunction2[R, T0, T1, T2]": ...
+
+
+class RemoteFunction3(Generic[R, T0, T1, T2, T3]):
+    """A remote function of 4 parameters (for type checkers)."""
+
+    def remote(self,
+               arg0: Union[T0, ObjectRef[T0]],
+               arg1: Union[T1, ObjectRef[T1]],
+               arg2: Union[T2, ObjectRef[T2]],
+               arg3: Union[T3, ObjectRef[T3]],
+               /) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any) -> "RemoteFunction3[R, T0, T1, T2, T3]": ...
+
+
+class RemoteFunction4(Generic[R, T0, T1, T2, T3, T4]):
+    """A remote function of 5 parameters (for type checkers)."""
+
+    def remote(self,
+               arg0: Union[T0, ObjectRef[T0]],
+               arg1: Union[T1, ObjectRef[T1]],
+               arg2: Union[T2, ObjectRef[T2]],
+               arg3: Union[T3, ObjectRef[T3]],
+               arg4: Union[T4, ObjectRef[T4]],
+               /) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any) -> "RemoteFunction4[R, T0, T1, T2, T3, T4]": ...
+
+
+class RemoteFunction5(Generic[R, T0, T1, T2, T3, T4, T5]):
+    """A remote function of 6 parameters (for type checkers)."""
+
+    def remote(self,
+               arg0: Union[T0, ObjectRef[T0]],
+               arg1: Union[T1, ObjectRef[T1]],
+               arg2: Union[T2, ObjectRef[T2]],
+               arg3: Union[T3, ObjectRef[T3]],
+               arg4: Union[T4, ObjectRef[T4]],
+               arg5: Union[T5, ObjectRef[T5]],
+               /) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any) -> "RemoteFunction5[R, T0, T1, T2, T3, T4, T5]": ...
+
+
+class RemoteFunction6(Generic[R, T0, T1, T2, T3, T4, T5, T6]):
+    """A remote function of 7 parameters (for type checkers)."""
+
+    def remote(self,
+               arg0: Union[T0, ObjectRef[T0]],
+               arg1: Union[T1, ObjectRef[T1]],
+               arg2: Union[T2, ObjectRef[T2]],
+               arg3: Union[T3, ObjectRef[T3]],
+               arg4: Union[T4, ObjectRef[T4]],
+               arg5: Union[T5, ObjectRef[T5]],
+               arg6: Union[T6, ObjectRef[T6]],
+               /) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any) -> "RemoteFunction6[R, T0, T1, T2, T3, T4, T5, T6]": ...
+
+
+class RemoteFunction7(Generic[R, T0, T1, T2, T3, T4, T5, T6, T7]):
+    """A remote function of 8 parameters (for type checkers)."""
+
+    def remote(self,
+               arg0: Union[T0, ObjectRef[T0]],
+               arg1: Union[T1, ObjectRef[T1]],
+               arg2: Union[T2, ObjectRef[T2]],
+               arg3: Union[T3, ObjectRef[T3]],
+               arg4: Union[T4, ObjectRef[T4]],
+               arg5: Union[T5, ObjectRef[T5]],
+               arg6: Union[T6, ObjectRef[T6]],
+               arg7: Union[T7, ObjectRef[T7]],
+               /) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any) -> "RemoteFunction7[R, T0, T1, T2, T3, T4, T5, T6, T7]": ...
+
+
+class RemoteFunction8(Generic[R, T0, T1, T2, T3, T4, T5, T6, T7, T8]):
+    """A remote function of 9 parameters (for type checkers)."""
+
+    def remote(self,
+               arg0: Union[T0, ObjectRef[T0]],
+               arg1: Union[T1, ObjectRef[T1]],
+               arg2: Union[T2, ObjectRef[T2]],
+               arg3: Union[T3, ObjectRef[T3]],
+               arg4: Union[T4, ObjectRef[T4]],
+               arg5: Union[T5, ObjectRef[T5]],
+               arg6: Union[T6, ObjectRef[T6]],
+               arg7: Union[T7, ObjectRef[T7]],
+               arg8: Union[T8, ObjectRef[T8]],
+               /) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any
+                ) -> "RemoteFunction8[R, T0, T1, T2, T3, T4, T5, T6, T7, T8]": ...
+
+
+class RemoteFunction9(Generic[R, T0, T1, T2, T3, T4, T5, T6, T7, T8, T9]):
+    """A remote function of 10 parameters (for type checkers)."""
+
+    def remote(self,
+               arg0: Union[T0, ObjectRef[T0]],
+               arg1: Union[T1, ObjectRef[T1]],
+               arg2: Union[T2, ObjectRef[T2]],
+               arg3: Union[T3, ObjectRef[T3]],
+               arg4: Union[T4, ObjectRef[T4]],
+               arg5: Union[T5, ObjectRef[T5]],
+               arg6: Union[T6, ObjectRef[T6]],
+               arg7: Union[T7, ObjectRef[T7]],
+               arg8: Union[T8, ObjectRef[T8]],
+               arg9: Union[T9, ObjectRef[T9]],
+               /) -> ObjectRef[R]: ...
+
+    def options(self, **options: Any
+                ) -> "RemoteFunction9[R, T0, T1, T2, T3, T4, T5, T6, T7, T8, T9]": ...
+
+
+class RemoteDecorator:
+    """`@remote(num_cpus=..., ...)`: applies those options to a function or
+    class."""
+
+    def __init__(self, options: Dict[str, Any]):
+        self._options = options
+
+    @overload
+    def __call__(self, cls: Type[T], /) -> ActorClass[T]: ...
+
+    @overload
+    def __call__(self, function: Callable[[], R], /) -> RemoteFunctionNoArgs[R]: ...
+
+    @overload
+    def __call__(self, function: Callable[[T0], R], /) -> RemoteFunction0[R, T0]: ...
+
+    @overload
+    def __call__(self, function: Callable[[T0, T1], R], /) -> RemoteFunction1[R, T0, T1]: ...
+
+    @overload
+    def __call__(self, function: Callable[[T0, T1, T2], R], /
+            ) -> RemoteFunction2[R, T0, T1, T2]: ...
+
+    @overload
+    def __call__(self, function: Callable[[T0, T1, T2, T3], R], /
+            ) -> RemoteFunction3[R, T0, T1, T2, T3]: ...
+
+    @overload
+    def __call__(self, function: Callable[[T0, T1, T2, T3, T4], R], /
+            ) -> RemoteFunction4[R, T0, T1, T2, T3, T4]: ...
+
+    @overload
+    def __call__(self, function: Callable[[T0, T1, T2, T3, T4, T5], R], /
+            ) -> RemoteFunction5[R, T0, T1, T2, T3, T4, T5]: ...
+
+    @overload
+    def __call__(self, function: Callable[[T0, T1, T2, T3, T4, T5, T6], R], /
+            ) -> RemoteFunction6[R, T0, T1, T2, T3, T4, T5, T6]: ...
+
+    @overload
+    def __call__(self, function: Callable[[T0, T1, T2, T3, T4, T5, T6, T7], R], /
+            ) -> RemoteFunction7[R, T0, T1, T2, T3, T4, T5, T6, T7]: ...
+
+    @overload
+    def __call__(self, function: Callable[[T0, T1, T2, T3, T4, T5, T6, T7, T8], R], /
+            ) -> RemoteFunction8[R, T0, T1, T2, T3, T4, T5, T6, T7, T8]: ...
+
+    @overload
+    def __call__(self, function: Callable[[T0, T1, T2, T3, T4, T5, T6, T7, T8, T9], R], /
+            ) -> RemoteFunction9[R, T0, T1, T2, T3, T4, T5, T6, T7, T8, T9]: ...
+
+    @overload
+    def __call__(self, function: Callable[..., R], /) -> RemoteFunction[R]: ...
+
+    def __call__(self, function_or_class, /):
+        return _make_remote(function_or_class, self._options)
+
+
+
+@overload
+def remote(cls: Type[T], /) -> ActorClass[T]: ...
+
+@overload
+def remote(function: Callable[[], R], /) -> RemoteFunctionNoArgs[R]: ...
+
+@overload
+def remote(function: Callable[[T0], R], /) -> RemoteFunction0[R, T0]: ...
+
+@overload
+def remote(function: Callable[[T0, T1], R], /) -> RemoteFunction1[R, T0, T1]: ...
+
+@overload
+def remote(function: Callable[[T0, T1, T2], R], /) -> RemoteFunction2[R, T0, T1, T2]: ...
+
+@overload
+def remote(function: Callable[[T0, T1, T2, T3], R], /) -> RemoteFunction3[R, T0, T1, T2, T3]: ...
+
+@overload
+def remote(function: Callable[[T0, T1, T2, T3, T4], R], /
+        ) -> RemoteFunction4[R, T0, T1, T2, T3, T4]: ...
+
+@overload
+def remote(function: Callable[[T0, T1, T2, T3, T4, T5], R], /
+        ) -> RemoteFunction5[R, T0, T1, T2, T3, T4, T5]: ...
+
+@overload
+def remote(function: Callable[[T0, T1, T2, T3, T4, T5, T6], R], /
+        ) -> RemoteFunction6[R, T0, T1, T2, T3, T4, T5, T6]: ...
+
+@overload
+def remote(function: Callable[[T0, T1, T2, T3, T4, T5, T6, T7], R], /
+        ) -> RemoteFunction7[R, T0, T1, T2, T3, T4, T5, T6, T7]: ...
+
+@overload
+def remote(function: Callable[[T0, T1, T2, T3, T4, T5, T6, T7, T8], R], /
+        ) -> RemoteFunction8[R, T0, T1, T2, T3, T4, T5, T6, T7, T8]: ...
+
+@overload
+def remote(function: Callable[[T0, T1, T2, T3, T4, T5, T6, T7, T8, T9], R], /
+        ) -> RemoteFunction9[R, T0, T1, T2, T3, T4, T5, T6, T7, T8, T9]: ...
+
+@overload
+def remote(function: Callable[..., R], /) -> RemoteFunction[R]: ...
+
+@overload
+def remote(*,
+           num_returns: int = ...,
+           num_cpus: float = ...,
+           num_gpus: float = ...,
+           resources: Dict[str, float] = ...,
+           memory: float = ...,
+           accelerator_type: str = ...,
+           max_calls: int = ...,
+           max_retries: int = ...,
+           retry_exceptions: Union[bool, List[Type[BaseException]]] = ...,
+           runtime_env: Dict[str, Any] = ...,
+           scheduling_strategy: Any = ...,
+           name: str = ...,
+           namespace: str = ...,
+           get_if_exists: bool = ...,
+           lifetime: Optional[Literal["detached", "non_detached"]] = ...,
+           max_restarts: int = ...,
+           max_task_retries: int = ...,
+           max_concurrency: int = ...,
+           max_pending_calls: int = ...,
+           concurrency_groups: Dict[str, int] = ...,
+           label_selector: Dict[str, str] = ...,
+           enable_task_events: bool = ...,
+           _metadata: Dict[str, Any] = ...) -> RemoteDecorator: ...
+
+
+def remote(*args, **options):
+    """Makes a function a remote function (a task), or a class an actor class.
+
+    Use it bare, `@miniray.remote`, or with options,
+    `@miniray.remote(num_cpus=2, num_returns=2)`. Call the result with
+    `.remote(...)`: a function's call submits a task and returns ObjectRefs
+    to its results at once; a class's call creates an actor and returns an
+    ActorHandle. `.options(...)` on either overrides options for some calls.
+
+    Args (options for functions and classes):
+        num_cpus: CPUs reserved while it runs (tasks: default 1; actors: 0
+            for method calls, and what is given for the actor's life).
+        num_gpus: GPUs reserved; `get_gpu_ids()` names them in the task.
+        resources: custom resources reserved, e.g. {"accelerator": 1}.
+        memory: bytes of memory reserved (a scheduling resource only).
+        accelerator_type: accepted for Ray compatibility; not scheduled on.
+        runtime_env: the environment it runs in: {"env_vars": {...},
+            "working_dir": "..."} (job-level working_dir, see init()).
+        scheduling_strategy: accepted for Ray compatibility; one node today.
+        label_selector, _metadata, enable_task_events: accepted for Ray
+            compatibility; no effect on one node.
+
+    Args (functions only):
+        num_returns: how many ObjectRefs a call returns (default 1); the
+            function then returns a sequence of that length.
+        max_retries: re-runs after the worker died (default 3; -1: forever).
+        retry_exceptions: also retry when it raises: True for any
+            exception, or a list of exception classes (default False).
+        max_calls: accepted for Ray compatibility (workers are reused).
+        name: the task's name in errors and logs (default: the function's).
+
+    Args (classes only):
+        name: a name that get_actor() finds, unique in its namespace.
+        namespace: the namespace of that name (default: the job's).
+        get_if_exists: with `name`, return the existing actor if any.
+        lifetime: "detached" keeps the actor alive after its handles and
+            its driver are gone, until kill() or `miniray stop`.
+        max_restarts: restarts after the actor's process died (default 0;
+            -1: forever); the constructor runs again.
+        max_task_retries: re-runs of a method call interrupted by a restart
+            (default 0; -1: forever).
+        max_concurrency: calls run at once (threads, or tasks on the event
+            loop of an async actor; default 1, 1000 for async actors).
+        max_pending_calls, concurrency_groups: accepted for Ray
+            compatibility; not enforced yet.
+
+    Returns:
+        A RemoteFunction or ActorClass; with options only, a decorator that
+        makes one.
+
+    Raises:
+        TypeError: an argument that is neither a function nor a class, an
+            option of the wrong type, or positional arguments with options.
+        ValueError: an unknown option or a value out of range.
+    """
+    if len(args) == 1 and not options and callable(args[0]):
+        return _make_remote(args[0], {})
+    if args:
+        raise TypeError("The @remote decorator takes either a function or keyword "
+                        "options, e.g. @remote(num_cpus=1).")
+    return RemoteDecorator(options)
+
+
+def _make_remote(obj, options):
+    if isinstance(obj, type):
+        return ActorClass(obj, options)
+    if not callable(obj):
+        raise TypeError(f"@remote expects a function or a class, got {type(obj).__name__}")
+    return RemoteFunction(obj, options)
