@@ -29,6 +29,32 @@ def test_exception_keeps_type_cause_and_traceback(ray_shared):
     assert "Traceback" in text and "in fail" in text and "code 7" in text
 
 
+def _helper_that_divides(x):
+    return 1 / x  # the line the traceback must show
+
+
+def test_remote_traceback_shows_the_users_file_line_and_code(ray_shared):
+    @miniray.remote
+    def divide_by(x):
+        return _helper_that_divides(x)
+
+    @miniray.remote
+    def nested():
+        return miniray.get(divide_by.remote(0))
+
+    for ref, task in ((divide_by.remote(0), "divide_by"), (nested.remote(), "nested")):
+        with pytest.raises(ZeroDivisionError) as info:
+            miniray.get(ref)
+        text = str(info.value)
+        helper_line = _helper_that_divides.__code__.co_firstlineno + 1
+        assert f'File "{__file__}", line {helper_line}, in _helper_that_divides' in text
+        assert "return 1 / x  # the line the traceback must show" in text
+        assert f"in {task}" in text
+        assert "<dynamic-code>" not in text
+        # No frame of miniray itself (the executor, get), as Ray shows none.
+        assert "miniray/_private" not in text and "executor.py" not in text
+
+
 def test_builtin_exception_type(ray_shared):
     @miniray.remote
     def divide(a, b):

@@ -1,4 +1,4 @@
-"""miniray.util: ActorPool and inspect_serializability."""
+"""miniray.util: ActorPool and inspect_serializability; serialization errors."""
 import threading
 import time
 
@@ -47,8 +47,50 @@ def test_inspect_serializability_names_the_culprit():
         return lock
 
     ok, bad = inspect_serializability(uses_lock, name="uses_lock")
-    assert not ok and "lock" in bad
+    assert (ok, bad) == (False, {"lock"})
     assert inspect_serializability({"x": [1, 2]}) == (True, set())
+    # Inside containers and attributes, the path to the culprit.
+    holder = type("Holder", (), {})()
+    holder.parts = {"k": [1, lock]}
+    assert inspect_serializability(holder, "h") == (False, {"h.parts['k'][1]"})
+
+
+_global_lock = threading.Lock()
+
+
+def test_serialization_errors_name_the_function_and_what_it_captures(ray_shared):
+    def uses_global():
+        with _global_lock:
+            return 1
+
+    local_lock = threading.Lock()
+
+    def uses_closure():
+        return local_lock
+
+    with pytest.raises(TypeError, match=r"remote function '.*uses_global'.*"
+                                        r"captures the variable '_global_lock'"):
+        miniray.remote(uses_global).remote()
+    with pytest.raises(TypeError, match=r"remote function '.*uses_closure'.*"
+                                        r"captures the variable 'local_lock'"):
+        miniray.remote(uses_closure).remote()
+
+    class Holder:
+        def get(self):
+            return _global_lock
+
+    with pytest.raises(TypeError, match=r"actor class '.*Holder'.*'_global_lock'"):
+        miniray.remote(Holder).remote()
+
+    def takes(a, b=None):
+        return a
+
+    f = miniray.remote(takes)
+    with pytest.raises(TypeError, match=r"argument args\[0\] of 'takes'.*cannot pickle"):
+        f.remote(local_lock)
+    with pytest.raises(TypeError, match=r"argument b of 'takes'.*because of b\['k'\]\[1\]"):
+        f.remote(1, b={"k": [0, local_lock]})
+    assert miniray.get(f.remote(5)) == 5  # nothing broken for the next call
 
 
 def test_queue_between_tasks(ray_shared):

@@ -16,7 +16,6 @@ import pickle
 from typing import Any, Dict, Generic, Optional, TypeVar
 
 import _miniray_core
-import cloudpickle
 from _miniray_core import rpc
 
 from miniray._private import serialization
@@ -144,7 +143,7 @@ class ActorClass(Generic[T]):
         elif args or kwargs:
             raise TypeError(f"{self.__name__}() takes no arguments")
         if self._pickled is None:
-            self._pickled = cloudpickle.dumps(self._cls)
+            self._pickled = serialization.pickle_code(self._cls, "actor class")
             self._function_id = hashlib.sha1(self._pickled).digest()
         export_function(w, self._pickled, self._function_id)
 
@@ -169,7 +168,7 @@ class ActorClass(Generic[T]):
             "methods": self._methods,
             "max_task_retries": options.get("max_task_retries") or 0,
         })
-        blob, deps, contained, keep = serialize_args(w, args, kwargs)
+        blob, deps, contained, keep = serialize_args(w, args, kwargs, f"{self.__name__}.__init__")
         spec = rpc.TaskSpec(
             name=f"{self.__name__}.__init__",
             function_id=self._function_id,
@@ -287,7 +286,7 @@ class ActorHandle(Generic[T]):
 
     def _submit(self, template: SpecTemplate, args, kwargs):
         w = worker_mod._ensure_connected()
-        blob, deps, contained, keep = serialize_args(w, args, kwargs)
+        blob, deps, contained, keep = serialize_args(w, args, kwargs, template)
         ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep
         return worker_mod.refs_for_returns(w, ids, template.num_returns)

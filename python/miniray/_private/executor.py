@@ -131,10 +131,33 @@ def error_returns(task: "Task", error: BaseException):
     return [{"object_id": rid, "inline_data": payload} for rid in task.return_ids]
 
 
+# miniray's own frames (the executor calling the task, get() raising a
+# nested task's error) are left out of tracebacks, as Ray leaves out its own.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of what a task raised, with the user's frames only:
+    file, line and source text of each (chained exceptions included)."""
+    top = traceback.TracebackException.from_exception(exc)
+    seen = set()
+    pending = [top]
+    while pending:
+        te = pending.pop()
+        if te is None or id(te) in seen:
+            continue
+        seen.add(id(te))
+        user = [f for f in te.stack if not f.filename.startswith(_PACKAGE_DIR)]
+        if user:  # an error inside miniray itself keeps every frame
+            te.stack = traceback.StackSummary.from_list(user)
+        pending += [te.__cause__, te.__context__]
+    return "".join(top.format())
+
+
 def task_error(w, name: str, exc: BaseException) -> exceptions.RayTaskError:
     """Wraps what a task raised, keeping the original exception as the cause
     and the remote traceback in the message."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    tb = user_traceback(exc)
     actor_repr = None
     if w.actor_instance is not None:
         actor_repr = f"{type(w.actor_instance).__name__}({w.actor_id.hex()[:8]})"
@@ -143,7 +166,7 @@ def task_error(w, name: str, exc: BaseException) -> exceptions.RayTaskError:
         return exceptions.RayTaskError(name, tb, exc.cause, pid=os.getpid(),
                                        actor_repr=actor_repr)
     try:
-        cloudpickle.dumps(exc)
+        serialization.dumps(exc)
         cause = exc
     except Exception:  # noqa: BLE001 - unpicklable exception
         cause = exceptions.RayError(f"{type(exc).__name__}: {exc}")

@@ -12,7 +12,6 @@ import json
 from typing import Any, Dict, Generic, TypeVar
 
 import _miniray_core
-import cloudpickle
 from _miniray_core import rpc
 
 from miniray._private import serialization
@@ -45,8 +44,9 @@ def export_function(w, pickled: bytes, function_id: bytes) -> None:
         w.exported_functions.add(function_id)
 
 
-def serialize_args(w, args, kwargs):
-    """(args blob, dependency ids, contained ids, keep-alive refs)."""
+def serialize_args(w, args, kwargs, task):
+    """(args blob, dependency ids, contained ids, keep-alive refs). `task`
+    (its SpecTemplate, or its name) names it in an error."""
     deps = []
     keep = []
     if any(isinstance(a, ObjectRef) for a in args) or any(
@@ -61,7 +61,8 @@ def serialize_args(w, args, kwargs):
     try:
         sv = serialization.serialize((args, kwargs))
     except TypeError as e:
-        raise TypeError(f"Could not serialize the arguments of the task: {e}") from None
+        name = task.spec.name if isinstance(task, SpecTemplate) else task
+        raise serialization.args_error(name, args, kwargs, e.__cause__ or e) from None
     if sv.total_size > serialization.INLINE_LIMIT:
         # Too large to travel in the task: put it in shared memory and pass
         # it as the last dependency (the worker maps it without a copy).
@@ -106,7 +107,7 @@ def task_spec_template(options: Dict[str, Any], name: str, function_id: bytes) -
     if isinstance(retry, (list, tuple)):
         # Only these classes are retried: the worker, which can unpickle
         # them, judges what the task raised.
-        spec.serialized_retry_exception_allowlist = cloudpickle.dumps(tuple(retry))
+        spec.serialized_retry_exception_allowlist = serialization.dumps(tuple(retry))
     return SpecTemplate(spec)
 
 
@@ -181,14 +182,14 @@ class RemoteFunction(Generic[R]):
             except TypeError as e:
                 raise TypeError(f"{self._name}() {e}") from None
         if self._pickled is None:
-            self._pickled = cloudpickle.dumps(self._function)
+            self._pickled = serialization.pickle_code(self._function, "remote function")
             self._function_id = hashlib.sha1(self._pickled).digest()
         export_function(w, self._pickled, self._function_id)
         return w
 
     @staticmethod
     def _submit(w, template: SpecTemplate, args, kwargs):
-        blob, deps, contained, keep = serialize_args(w, args, kwargs)
+        blob, deps, contained, keep = serialize_args(w, args, kwargs, template)
         ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep  # the task now holds its argument object
         return worker_mod.refs_for_returns(w, ids, template.num_returns)

@@ -11,15 +11,19 @@ Format (the C++ core never looks inside):
 Pickle protocol 5 moves large buffers (numpy arrays, bytes-like payloads)
 out of band: they are written once, straight into shared memory, and come
 back as read-only views of it (zero copy). cloudpickle handles functions,
-lambdas and classes defined in the driver's __main__.
+lambdas and classes defined in the driver's __main__ (`dumps` below: one
+Pickler for values, task functions and actor classes).
 
 ObjectRefs met while pickling are recorded: the object that contains them
 keeps them alive (the node counts them as referenced by it).
 """
+import io
 import pickle
 import struct
 import threading
-from typing import Any, List, Optional, Tuple
+import types
+from collections import ChainMap
+from typing import Any, Callable, List, Optional, Tuple
 
 import cloudpickle
 from _miniray_core import Message, rpc
@@ -36,6 +40,67 @@ _ALIGN = 64
 _PRIMITIVES = (int, float, str, bool, type(None), bytes)
 
 _context = threading.local()
+
+
+_cloudpickle_code_reduce = getattr(getattr(cloudpickle, "cloudpickle", None), "_code_reduce", None)
+
+
+def _code_reduce(code: types.CodeType):
+    """cloudpickle 3 writes "<dynamic-code>" as the file of every function
+    it pickles by value (for a deterministic payload), so a task's traceback
+    would show no file and no source line. Ray's own cloudpickle keeps the
+    name, and so does this: the worker then finds the driver's source file
+    (same machine, or the same path on another) for the traceback."""
+    ctor, args = _cloudpickle_code_reduce(code)
+    return ctor, tuple(code.co_filename if a == "<dynamic-code>" else a for a in args)
+
+
+class Pickler(cloudpickle.Pickler):
+    """cloudpickle's Pickler, keeping code objects' file names."""
+
+    if _cloudpickle_code_reduce is not None:  # cloudpickle 2 keeps them itself
+        dispatch_table = ChainMap({types.CodeType: _code_reduce},
+                                  cloudpickle.Pickler.dispatch_table)
+
+
+def dumps(obj: Any, buffer_callback: Optional[Callable] = None) -> bytes:
+    """cloudpickle.dumps(obj, protocol=5) with the Pickler above."""
+    file = io.BytesIO()
+    Pickler(file, protocol=5, buffer_callback=buffer_callback).dump(obj)
+    return file.getvalue()
+
+
+def pickle_code(obj: Any, what: str) -> bytes:
+    """Pickles a remote function or actor class; a failure names it and the
+    variable it captures that cannot be pickled (as Ray does)."""
+    try:
+        return dumps(obj)
+    except Exception as e:  # noqa: BLE001 - any pickling failure is the user's code
+        from miniray.util.check_serialize import unserializable_members
+        name = getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj)))
+        culprits = [(n, v) for n, v in unserializable_members(obj, name) if n != name]
+        where = ""
+        if culprits:
+            where = " It captures " + ", ".join(
+                f"the variable '{n}' ({_describe(v)})" for n, v in culprits) + \
+                ", which cannot be serialized."
+        raise TypeError(f"Could not serialize the {what} '{name}': {type(e).__name__}: "
+                        f"{e}.{where} Create such objects inside the {what} instead.") from e
+
+
+def args_error(name: str, args, kwargs, error: Exception) -> TypeError:
+    """The error for a call whose arguments cannot be pickled, naming the
+    function and the argument (and what inside it is to blame)."""
+    from miniray.util.check_serialize import unserializable_members
+    labelled = [(f"args[{i}]", a) for i, a in enumerate(args)] + list(kwargs.items())
+    for label, value in labelled:
+        culprits = unserializable_members(value, label)
+        if culprits:
+            inner = [n for n, _ in culprits if n != label]
+            inside = f", because of {', '.join(inner)}" if inner else ""
+            return TypeError(f"Could not serialize the argument {label} of '{name}' "
+                             f"({_describe(value)}){inside}: {error}")
+    return TypeError(f"Could not serialize the arguments of '{name}': {error}")
 
 
 def _contained_refs() -> Optional[list]:
@@ -137,9 +202,7 @@ def serialize(value: Any, kind: int = PICKLE) -> SerializedValue:
     outer = _contained_refs()
     _context.refs = []
     try:
-        pickled = cloudpickle.dumps(
-            value, protocol=5,
-            buffer_callback=keep_large_out_of_band if kind == PICKLE else None)
+        pickled = dumps(value, keep_large_out_of_band if kind == PICKLE else None)
         contained = _context.refs
     except Exception as e:  # noqa: BLE001 - any pickling failure is the user's value
         raise TypeError(
