@@ -83,7 +83,8 @@ def _method_table(cls) -> Dict[str, Dict[str, Any]]:
 
 
 class ActorClass(Generic[T]):
-    """What @remote makes of a class: create actors with `.remote()`."""
+    """What @remote makes of a class: `Cls.remote(...)` creates an actor and
+    returns its ActorHandle; `Cls.options(...)` overrides actor options."""
 
     def __init__(self, cls: "type[T]", options: Dict[str, Any]):
         self._cls = cls
@@ -206,7 +207,8 @@ class _ActorClassOptions(Generic[T]):
 
 
 class ActorMethod:
-    """`handle.method`: call with `.remote(...)`."""
+    """`handle.method`: `.remote(...)` submits a call, `.options(...)`
+    overrides the method's options."""
 
     def __init__(self, handle: "ActorHandle", name: str, options: Dict[str, Any],
                  template: "SpecTemplate" = None):

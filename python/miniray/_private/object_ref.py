@@ -41,9 +41,11 @@ class ObjectRef(Generic[T]):
                 pass
 
     def binary(self) -> bytes:
+        """The object's id, as bytes."""
         return self._id
 
     def hex(self) -> str:
+        """The object's id, in hex."""
         return self._id.hex()
 
     def task_id(self) -> bytes:

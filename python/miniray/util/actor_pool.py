@@ -12,6 +12,16 @@ import miniray
 
 
 class ActorPool:
+    """Runs work on a fixed set of actors, one piece per actor at a time.
+
+    Args:
+        actors: the actor handles to use (the pool owns them while it runs).
+
+    Example:
+        pool = ActorPool([Doubler.remote(), Doubler.remote()])
+        list(pool.map(lambda a, v: a.double.remote(v), [1, 2, 3]))  # [2, 4, 6]
+    """
+
     def __init__(self, actors: List[Any]):
         self._idle = list(actors)
         self._by_ref = {}        # ObjectRef -> (submission index, actor)
@@ -21,7 +31,13 @@ class ActorPool:
         self._backlog = []       # (fn, value) waiting for an idle actor
 
     def submit(self, fn: Callable[[Any, Any], "miniray.ObjectRef"], value: Any) -> None:
-        """Schedules fn(actor, value) on an idle actor, or once one is free."""
+        """Schedules fn(actor, value) on an idle actor, or once one is free.
+
+        Args:
+            fn: takes an actor and the value, calls a method with
+                `.remote()` and returns its ObjectRef.
+            value: what to pass to fn.
+        """
         if not self._idle:
             self._backlog.append((fn, value))
             return
@@ -36,7 +52,17 @@ class ActorPool:
         return bool(self._by_ref)
 
     def get_next(self, timeout: Optional[float] = None, ignore_if_timedout: bool = False) -> Any:
-        """The next result in submission order."""
+        """The next result, in submission order.
+
+        Args:
+            timeout: seconds to wait at most (default: for ever).
+            ignore_if_timedout: on a timeout, drop that result for good.
+
+        Raises:
+            StopIteration: nothing was submitted that is not collected.
+            TimeoutError: the result was not ready within `timeout`.
+            ValueError: get_next_unordered() was used before.
+        """
         if not self.has_next():
             raise StopIteration("No more results to get")
         if self._next_ordered not in self._by_index:
@@ -54,7 +80,8 @@ class ActorPool:
 
     def get_next_unordered(self, timeout: Optional[float] = None,
                            ignore_if_timedout: bool = False) -> Any:
-        """Whichever submitted result is ready first."""
+        """Whichever submitted result is ready first (arguments and errors as
+        get_next)."""
         if not self.has_next():
             raise StopIteration("No more results to get")
         ready, _ = miniray.wait(list(self._by_ref), num_returns=1, timeout=timeout)
@@ -76,7 +103,15 @@ class ActorPool:
             self.submit(*self._backlog.pop(0))
 
     def map(self, fn: Callable, values: Iterable[Any]) -> Iterable[Any]:
-        """Results of fn(actor, v) for each value, in order (a generator)."""
+        """Results of fn(actor, v) for each value, in order.
+
+        Args:
+            fn: as in submit().
+            values: the values to process.
+
+        Returns:
+            A generator of results, in the order of `values`.
+        """
         self._drain()
         for v in values:
             self.submit(fn, v)

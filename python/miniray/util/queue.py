@@ -20,6 +20,17 @@ class Full(_stdlib_queue.Full):
 
 
 class Queue:
+    """A FIFO queue that tasks and actors share through its handle (as
+    ray.util.queue.Queue); the items live in an actor.
+
+    Args:
+        maxsize: the most items it holds; 0 (default) for no limit.
+        actor_options: options of the queue's actor (see remote()).
+
+    Raises:
+        ValueError: maxsize is not an integer >= 0.
+    """
+
     def __init__(self, maxsize: int = 0, actor_options: Optional[dict] = None):
         if not isinstance(maxsize, int) or maxsize < 0:
             raise ValueError(f"maxsize must be an integer >= 0, got {maxsize!r}")
@@ -30,19 +41,33 @@ class Queue:
         return self.qsize()
 
     def size(self) -> int:
+        """The number of items in the queue."""
         return self.qsize()
 
     def qsize(self) -> int:
+        """The number of items in the queue."""
         return miniray.get(self.actor.qsize.remote())
 
     def empty(self) -> bool:
+        """Whether the queue holds no item."""
         return miniray.get(self.actor.empty.remote())
 
     def full(self) -> bool:
+        """Whether the queue holds maxsize items."""
         return miniray.get(self.actor.full.remote())
 
     def put(self, item: Any, block: bool = True, timeout: Optional[float] = None) -> None:
-        """Adds `item`, waiting up to `timeout` for room if `block`."""
+        """Adds an item at the end.
+
+        Args:
+            item: any serializable value.
+            block: wait for room if the queue is full.
+            timeout: seconds to wait at most (default: for ever).
+
+        Raises:
+            Full: no room (at once if not `block`, else after `timeout`).
+            ValueError: a negative timeout.
+        """
         if timeout is not None and timeout < 0:
             raise ValueError("'timeout' must be a non-negative number")
         if not block:
@@ -53,7 +78,16 @@ class Queue:
             raise Full
 
     def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
-        """Removes and returns the oldest item, waiting up to `timeout` if `block`."""
+        """Removes and returns the oldest item.
+
+        Args:
+            block: wait for an item if the queue is empty.
+            timeout: seconds to wait at most (default: for ever).
+
+        Raises:
+            Empty: no item (at once if not `block`, else after `timeout`).
+            ValueError: a negative timeout.
+        """
         if timeout is not None and timeout < 0:
             raise ValueError("'timeout' must be a non-negative number")
         found, item = miniray.get(
@@ -63,9 +97,11 @@ class Queue:
         return item
 
     def put_nowait(self, item: Any) -> None:
+        """put(item, block=False): raises Full at once if there is no room."""
         self.put(item, block=False)
 
     def get_nowait(self) -> Any:
+        """get(block=False): raises Empty at once if there is no item."""
         return self.get(block=False)
 
     def put_nowait_batch(self, items: List[Any]) -> None:
@@ -82,7 +118,12 @@ class Queue:
         return items
 
     def shutdown(self, force: bool = False, grace_period_s: int = 5) -> None:
-        """Stops the queue's actor."""
+        """Stops the queue's actor; its items are gone.
+
+        Args:
+            force: kill it at once instead of after the calls it has queued.
+            grace_period_s: accepted for Ray compatibility.
+        """
         if self.actor is not None:
             if force:
                 miniray.kill(self.actor)
