@@ -132,7 +132,7 @@ def test_a_bad_runtime_env_fails_the_task_not_the_worker(ray_start):
     spec = rpc.TaskSpec(name="identity", function_id=identity._function_id, num_returns=1,
                         required_resources={"CPU": 1.0}, runtime_env="{not json")
     from miniray._private.remote_function import serialize_args
-    blob, deps, contained, _ = serialize_args(fn, (1,), {})
+    blob, deps, contained, _ = serialize_args(fn, (1,), {}, "identity")
     [ret] = core.submit_task(spec, blob, deps, contained)
     ref = miniray.ObjectRef(ret, core)
     with pytest.raises(Exception, match="runtime_env is not valid JSON"):

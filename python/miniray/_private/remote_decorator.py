@@ -10,10 +10,11 @@ result type and a wrong argument is reported in the editor. Those classes
 exist only for the type checker (their `...` bodies never run).
 
 The overloads match a function by its positional parameters, from none to
-ten, as Ray's do: a function with more, or with `*args`, gets a
-`RemoteFunction[R]` whose `.remote()` takes anything. Keyword arguments to
-`.remote()` and parameters with defaults are not modelled (a limit Ray's
-types share): pass those by position, or `typing.cast` the remote function.
+ten, as Ray's do: a function with more gets a `RemoteFunction[R]` whose
+`.remote()` takes anything. Limits Ray's types share: `.remote()` is typed
+for positional arguments only, and a function whose last parameters have
+defaults matches the overload of its required ones (passing the defaulted
+ones is then flagged); `typing.cast` the remote function where that bites.
 """
 from typing import (Any, Callable, Dict, Generic, List, Literal, Optional, Type, TypeVar,
                     Union, overload)
