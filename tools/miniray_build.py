@@ -58,8 +58,14 @@ def _bazelw(*args, capture=False):
 
 
 def _in_temporary_clone() -> bool:
+    """A clone pip made for `pip install git+URL` (pip-req-build-*), or an
+    sdist that `python -m build` unpacked (build-via-sdist-*), in the
+    temporary directory: gone after this build, so its Bazel state goes."""
+    root = os.path.realpath(ROOT)
     tmp = os.path.realpath(tempfile.gettempdir())
-    return os.path.realpath(ROOT).startswith(tmp + os.sep)
+    names = (os.path.basename(root), os.path.basename(os.path.dirname(root)))
+    return root.startswith(tmp + os.sep) and any(
+        n.startswith(("pip-req-build-", "build-via-sdist-")) for n in names)
 
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
