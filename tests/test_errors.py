@@ -6,6 +6,8 @@ import pytest
 import miniray
 from miniray.exceptions import RayTaskError, WorkerCrashedError
 
+from conftest import wait_for
+
 
 class MyError(Exception):
     def __init__(self, code):
@@ -163,6 +165,33 @@ def test_cancel_queued_task(ray_start):
     with pytest.raises(TaskCancelledError):
         miniray.get(queued, timeout=10)
     assert miniray.get(running) == [1.0, 1.0]
+
+
+def test_a_cancel_right_after_submission_is_never_lost(ray_start, tmp_path):
+    """Submit-then-cancel, many times: whether the cancel finds the task
+    queued, on its way to a worker, about to start or running, the task
+    never completes, get() says cancelled, and no CPU stays held."""
+    import time
+    from miniray.exceptions import TaskCancelledError
+    finished = tmp_path / "finished"
+
+    @miniray.remote
+    def work(i):
+        time.sleep(0.2)
+        with open(finished, "a") as f:
+            f.write(f"{i}\n")
+        return i
+
+    for i in range(150):
+        ref = work.remote(i)
+        if i % 3:
+            time.sleep(0.0005 * (i % 7))  # land at different moments
+        miniray.cancel(ref)
+        with pytest.raises(TaskCancelledError):
+            miniray.get(ref, timeout=30)
+    assert miniray.get([work.remote(-1), work.remote(-2)], timeout=30) == [-1, -2]
+    assert finished.read_text().split() in (["-1", "-2"], ["-2", "-1"])
+    assert wait_for(lambda: miniray.available_resources().get("CPU") == 2.0)
 
 
 def test_cancel_running_task_interrupts_it(ray_start):

@@ -122,3 +122,29 @@ def test_objects_spill_to_disk_when_the_store_is_full(no_runtime):
                         node_stats()["num_spilled"] == 0)
     finally:
         miniray.shutdown()
+
+
+def test_every_numpy_argument_and_value_is_read_only(ray_start):
+    """As Ray: small arrays (inlined in the message) as well as large ones
+    (in shared memory) arrive read-only, in tasks and from get()."""
+    @miniray.remote
+    def try_to_write(a):
+        try:
+            a[0] = 1
+        except ValueError as e:
+            return str(e)
+        return "written"
+
+    for size in (10, 1_000, 1_000_000):
+        array = np.zeros(size)
+        assert "read-only" in miniray.get(try_to_write.remote(array))
+        assert not miniray.get(miniray.put(array)).flags.writeable
+        assert array[0] == 0 and array.flags.writeable  # the caller's own is untouched
+
+
+def test_wait_on_nothing_and_get_of_a_non_ref_behave_as_in_ray(ray_start):
+    assert miniray.wait([]) == ([], [])
+    with pytest.raises(ValueError, match="must either be an ObjectRef or a list"):
+        miniray.get(3)
+    with pytest.raises(TypeError):
+        miniray.wait(3)

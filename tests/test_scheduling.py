@@ -51,6 +51,30 @@ def test_nested_tasks_three_levels_do_not_deadlock(ray_start):
     assert results == expected
 
 
+def test_a_deep_tree_of_nested_tasks_finishes(ray_start):
+    """Ray's "tree of tasks" pattern at depth: a recursive quicksort of 4
+    million items, split until 200,000, each level waiting for its two
+    children. Every waiting parent blocks a worker in get(); more inner
+    nodes than the worker cap (8 x num_cpus) must not leave the leaves
+    without a worker."""
+    import random
+
+    @miniray.remote
+    def quick_sort(items):
+        if len(items) <= 200_000:
+            return sorted(items)
+        pivot = items[0]
+        lesser = quick_sort.remote([x for x in items[1:] if x < pivot])
+        greater = quick_sort.remote([x for x in items[1:] if x >= pivot])
+        return miniray.get(lesser) + [pivot] + miniray.get(greater)
+
+    rng = random.Random(7)
+    items = [rng.random() for _ in range(4_000_000)]
+    result = miniray.get(quick_sort.remote(items), timeout=600)
+    assert len(result) == len(items)
+    assert result == sorted(items)
+
+
 def test_infeasible_task_stays_pending_with_a_warning(ray_start, capfd):
     @miniray.remote(resources={"TPU": 1})
     def needs_tpu():

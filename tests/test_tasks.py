@@ -119,7 +119,7 @@ def test_get_list_keeps_order_and_duplicates(ray_shared):
     a, b = miniray.put("a"), miniray.put("b")
     assert miniray.get([b, a, b, a]) == ["b", "a", "b", "a"]
     assert miniray.get([]) == []
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError):  # as Ray
         miniray.get("not a ref")
     with pytest.raises(TypeError):
         miniray.get([a, 3])
@@ -218,3 +218,19 @@ def test_runtime_env_vars_in_task(ray_shared):
 
     assert miniray.get(read_env.remote()) == "hi"
     assert miniray.get(read_env.options(runtime_env={"env_vars": {"MINIRAY_TEST_VAR": "yo"}}).remote()) == "yo"
+
+
+def test_a_task_that_returns_an_object_ref_returns_the_ref(ray_shared):
+    """As Ray: the ref itself comes back (a ref is awaitable, but it is no
+    coroutine for the worker to run)."""
+    @miniray.remote
+    def child():
+        return 5
+
+    @miniray.remote
+    def parent():
+        return child.remote()
+
+    inner = miniray.get(parent.remote())
+    assert isinstance(inner, miniray.ObjectRef)
+    assert miniray.get(inner) == 5

@@ -197,6 +197,8 @@ void RegisterCoreWorker(py::module_& m) {
             return cw.TakeCancelRequest(IdFromBytes<TaskID>(task_id));
           },
           py::arg("task_id"))
+      .def("set_cancel_signal", &CoreWorker::SetCancelSignal, py::arg("signo"),
+           "Signal this process's main thread once a cancel request is recorded.")
       .def(
           "kill_actor",
           [](CoreWorker& cw, py::bytes actor_id, bool no_restart) {

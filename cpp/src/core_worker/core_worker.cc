@@ -1,6 +1,7 @@
 #include "core_worker/core_worker.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -78,6 +79,11 @@ void CoreWorker::OnMessage(rpc::NodeMessage&& m) {
           }
         }
         if (!dropped) cancel_requests_.insert(task);  // running: see TakeCancelRequest
+      }
+      int signo = cancel_signal_.load();
+      if (!dropped && signo != 0) {
+        // The main thread's tid is the process id.
+        (void)syscall(SYS_tgkill, getpid(), getpid(), signo);
       }
       if (dropped) {
         rpc::ClientMessage done;

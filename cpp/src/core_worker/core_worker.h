@@ -99,6 +99,12 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   Status CancelTask(const ObjectID& object_id, bool force, bool recursive);
   // Worker side: true (once) if the node asked to cancel `task`.
   bool TakeCancelRequest(const TaskID& task);
+  // Worker side: once a cancel request for a task that is no longer queued
+  // here is recorded, send `signo` to this process's main thread (0: none).
+  // Its handler interrupts the task if it is running; a task about to start
+  // finds the request (recorded first) before it runs. So the request and
+  // the interrupt cannot miss each other, as a signal from the node could.
+  void SetCancelSignal(int signo) { cancel_signal_ = signo; }
 
   // --- worker side ------------------------------------------------------------
   // The next task to run; nullopt after `timeout_ms`; Unavailable once the
@@ -137,6 +143,7 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   std::unordered_map<ObjectID, int64_t> local_refs_;        // guarded by mu_
   std::unordered_map<ObjectID, ObjectLocation> creating_;   // guarded by mu_
   std::set<TaskID> cancel_requests_;                        // guarded by mu_
+  std::atomic<int> cancel_signal_{0};
 };
 
 }  // namespace miniray

@@ -411,8 +411,15 @@ Status NodeRuntime::TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m) 
     }
   }
   MINIRAY_RETURN_IF_ERROR(objects_->CheckReturns(conn->id, m.returns()));
-  if (m.cancelled()) {  // an actor call the worker dropped before running it
+  if (m.cancelled()) {  // a task or call the worker dropped before running it
     std::string why = "Task '" + spec.Name() + "' was cancelled.";
+    if (!spec.IsActorTask()) {  // the worker is free again, and its resources
+      scheduler_.TaskFinished(conn->worker_id);
+      conn->running_task = TaskID::Nil();
+      schedule_needed_ = true;
+      FailTaskLocked(id, rpc::TASK_CANCELLED, why);
+      return Status::OK();
+    }
     bool stop = actors_.CallEnded(actor, id, false);
     FailTaskLocked(id, rpc::TASK_CANCELLED, why);
     if (stop) StopActorWorkerLocked(actor);
@@ -507,10 +514,10 @@ void NodeRuntime::CancelOneLocked(const TaskID& id, bool force) {
     pool_.Signal(worker->pid, SIGKILL);  // the disconnect fails the task
     return;
   }
-  // The worker records the request, then the signal interrupts the task (a
-  // KeyboardInterrupt in its main thread, as Ray does).
+  // The worker records the request and then interrupts the task itself (a
+  // KeyboardInterrupt in its main thread, as Ray does): see
+  // CoreWorker::SetCancelSignal.
   worker->Send(std::move(cancel));
-  pool_.Signal(worker->pid, SIGUSR2);
 }
 
 // ---------------------------------------------------------------------------

@@ -289,10 +289,15 @@ Decisions Scheduler::Schedule() {
   for (auto it = ready_.begin(); it != ready_.end();) {
     it = it->second.empty() ? ready_.erase(it) : std::next(it);
   }
-  // The cap is on workers that run tasks: each actor has its own process.
+  // The cap is on workers that can run tasks: each actor has its own
+  // process, and a worker blocked in get() waits for tasks that need other
+  // workers (counting it would let a deep tree of nested tasks block every
+  // worker with none left for the leaves, as Ray's pool never does).
   int live = 0;
   for (const auto& [job, n] : starting_) live += n;
-  for (const auto& [id, w] : workers_) live += w.state != Worker::kActor;
+  for (const auto& [id, w] : workers_) {
+    live += w.state != Worker::kActor && w.state != Worker::kBlocked;
+  }
   for (const auto& [job, need] : need_workers) {
     int& starting = starting_[job];
     int to_start = std::min(need - starting, max_workers_ - live);

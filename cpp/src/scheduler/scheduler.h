@@ -59,8 +59,8 @@ struct Decisions {
 class Scheduler {
  public:
   // `total`: the node's resources; GPU instances are numbered 0..GPU-1.
-  // `max_workers`: a hard cap on worker processes running tasks (actors'
-  // dedicated workers do not count).
+  // `max_workers`: a hard cap on worker processes that can run tasks
+  // (actors' dedicated workers, and workers blocked in get(), do not count).
   Scheduler(ResourceSet total, int max_workers);
 
   // A new task of `job` asking for `demand`; `missing` are its dependencies

@@ -177,6 +177,29 @@ TEST(SchedulerTest, ActorWorkerKeepsOnlyItsLifetimeResources) {
   EXPECT_EQ(s.available().Get("GPU"), 1.0);
 }
 
+// A tree of tasks where each parent waits for its children (Ray's "nested
+// tasks" pattern) blocks a worker per inner node. Were blocked workers
+// counted toward the cap, a deep enough tree would block every worker and
+// no leaf could ever run.
+TEST(SchedulerTest, BlockedWorkersDoNotCountTowardsTheWorkerCap) {
+  Scheduler s(Res({{"CPU", 1}}), 2);
+  for (int depth = 0; depth < 5; ++depth) {
+    Submit(s, Task("level" + std::to_string(depth)), {});
+    Decisions d = s.Schedule();
+    ASSERT_EQ(d.total_workers_to_start(), 1) << "depth " << depth;
+    WorkerID w = WorkerID::FromRandom();
+    s.AddWorker(w);
+    d = s.Schedule();
+    ASSERT_EQ(d.dispatches.size(), 1u);
+    s.WorkerBlocked(w);  // it now waits in get() for the next level
+  }
+  // The parents lent their CPU: one leaf at a time fits, so one worker
+  // starts for the two leaves.
+  Submit(s, Task("leaf1"), {});
+  Submit(s, Task("leaf2"), {});
+  EXPECT_EQ(s.Schedule().total_workers_to_start(), 1);
+}
+
 TEST(SchedulerTest, ActorWorkersDoNotCountTowardsTheWorkerCap) {
   Scheduler s(Res({{"CPU", 1}}), 2);
   for (int i = 0; i < 5; ++i) {

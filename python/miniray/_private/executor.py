@@ -4,7 +4,6 @@ import inspect
 import json
 import os
 import sys
-import time
 import traceback
 from typing import Any, List
 
@@ -15,6 +14,7 @@ from _miniray_core import rpc
 from miniray import exceptions
 from miniray._private import serialization
 from miniray.actor import ActorExitSignal, exit_actor
+from miniray._private.object_ref import ObjectRef
 from miniray._private.remote_function import ArgRef
 
 
@@ -29,16 +29,14 @@ _interruptible_task = None
 
 
 def on_cancel_signal(w):
-    """The SIGUSR2 handler of a worker process (see worker_main)."""
+    """The SIGUSR2 handler of a worker process (see worker_main). The
+    CoreWorker sends it after recording a cancel request, so a request for
+    the running task is there to take. A task that has not started yet
+    takes its request at the start instead (see execute_task)."""
     def handler(signum, frame):
         task_id = _interruptible_task
-        if task_id is None:
-            return
-        # The request travels on the socket; the signal may overtake it.
-        for _ in range(40):
-            if w.core.take_cancel_request(task_id):
-                raise TaskCancelledInterrupt()
-            time.sleep(0.005)
+        if task_id is not None and w.core.take_cancel_request(task_id):
+            raise TaskCancelledInterrupt()
     return handler
 
 
@@ -235,9 +233,13 @@ def _finish(w, task: Task, result) -> None:
 
 def _fail(w, task: Task, exc: BaseException) -> None:
     if isinstance(exc, ActorExitSignal):
-        # exit_actor(): the call succeeds with None, then the process ends.
+        # exit_actor(): the process ends after this call, which (as in Ray)
+        # fails with ActorDiedError like every later one.
+        died = exceptions.ActorDiedError(
+            error_msg=f"The actor exited on purpose: {task.name} called exit_actor().",
+            actor_id=w.actor_id.hex() if w.actor_id else None)
         w.core.task_done({"task_id": task.task_id, "actor_exiting": True,
-                          "returns": [encode_return(w, rid, None) for rid in task.return_ids]})
+                          "returns": error_returns(task, died)})
         _end(w)
         os._exit(0)
     # The node retries an application error only if the task allows it; a
@@ -281,11 +283,14 @@ def execute_task(w, task: Task) -> None:
             if not task.actor_id:
                 _interruptible_task = task.task_id
             try:
+                # A cancel that arrived before the task was interruptible.
+                if not task.actor_id and w.core.take_cancel_request(task.task_id):
+                    raise TaskCancelledInterrupt()
                 result = fn(*args, **kwargs)
             finally:
                 _interruptible_task = None
         del args, kwargs
-        if inspect.isawaitable(result):  # an async method on a sync actor
+        if _is_coroutine_result(result):  # an async method on a sync actor
             import asyncio
             result = asyncio.run(_awaited(result))
         _finish(w, task, result)
@@ -301,6 +306,12 @@ def execute_task(w, task: Task) -> None:
         _end(w)
 
 
+def _is_coroutine_result(result) -> bool:
+    """What an async def returned, to be awaited. An ObjectRef is awaitable
+    too, but a task that returns one returns the ref itself (as in Ray)."""
+    return inspect.isawaitable(result) and not isinstance(result, ObjectRef)
+
+
 async def _awaited(result):
     return await result
 
@@ -311,7 +322,7 @@ async def execute_task_async(w, task: Task) -> None:
     try:
         fn, args, kwargs = _prepare(w, task)
         result = fn(*args, **kwargs)
-        if inspect.isawaitable(result):
+        if _is_coroutine_result(result):
             result = await result
         _finish(w, task, result)
     except BaseException as exc:  # noqa: BLE001

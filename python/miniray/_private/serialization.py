@@ -190,19 +190,14 @@ def serialize(value: Any, kind: int = PICKLE) -> SerializedValue:
     """Pickles `value`; raises TypeError naming the value if it cannot be."""
     if kind == PICKLE and _is_primitive(value):
         return SerializedValue(PICKLE, pickle.dumps(value, protocol=5), [], [])
+    # Every buffer (numpy arrays, ...) goes out of band, small ones too: it
+    # comes back as a read-only view of the message or of shared memory, so
+    # each numpy array a task or get() receives is read-only, as in Ray.
     buffers: List[pickle.PickleBuffer] = []
-
-    def keep_large_out_of_band(buf: pickle.PickleBuffer) -> bool:
-        # Returning True keeps a buffer in band: tiny ones are cheaper there.
-        if len(buf.raw()) < 1024:
-            return True
-        buffers.append(buf)
-        return False
-
     outer = _contained_refs()
     _context.refs = []
     try:
-        pickled = dumps(value, keep_large_out_of_band if kind == PICKLE else None)
+        pickled = dumps(value, buffers.append if kind == PICKLE else None)
         contained = _context.refs
     except Exception as e:  # noqa: BLE001 - any pickling failure is the user's value
         raise TypeError(

@@ -357,8 +357,10 @@ def store_value(w: Worker, id_bytes: bytes, sv: serialization.SerializedValue) -
 
 def _refs_from(object_refs, what: str) -> List[ObjectRef]:
     if not isinstance(object_refs, (list, tuple)):
-        raise TypeError(f"{what} expects an ObjectRef or a list of ObjectRefs, "
-                        f"got {type(object_refs).__name__}")
+        # Ray raises ValueError for get(3), TypeError for wait(3).
+        error = ValueError if what == "get" else TypeError
+        raise error(f"'object_refs' must either be an ObjectRef or a list of "
+                    f"ObjectRefs; {what}() got {type(object_refs).__name__}")
     for r in object_refs:
         if not isinstance(r, ObjectRef):
             raise TypeError(f"{what} expects ObjectRefs, got {r!r} of type {type(r).__name__}")
@@ -397,7 +399,8 @@ def get(object_refs: Union[ObjectRef[Any], Sequence[ObjectRef[Any]]], *,
         GetTimeoutError: not all were ready within `timeout`.
         TaskCancelledError, WorkerCrashedError, ActorDiedError,
             ObjectLostError: the object will never exist, and why.
-        TypeError: `object_refs` is not an ObjectRef or a list of them.
+        ValueError: `object_refs` is not an ObjectRef or a list.
+        TypeError: the list holds something other than ObjectRefs.
     """
     w = _ensure_connected()
     single = isinstance(object_refs, ObjectRef)
@@ -413,7 +416,7 @@ def wait(object_refs: Sequence[ObjectRef[R]], *, num_returns: int = 1,
     """Waits until `num_returns` of the objects are ready (or `timeout`).
 
     Args:
-        object_refs: a list of distinct ObjectRefs.
+        object_refs: a list of distinct ObjectRefs ([] returns ([], [])).
         num_returns: how many to wait for (at most len(object_refs)).
         timeout: seconds to wait at most (default: for ever); then fewer
             than num_returns may be ready.
@@ -434,6 +437,8 @@ def wait(object_refs: Sequence[ObjectRef[R]], *, num_returns: int = 1,
     if len(set(refs)) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
     check_number("num_returns", num_returns, allow_none=False, integer=True)
+    if not refs:
+        return [], []  # as Ray: nothing to wait for
     if num_returns > len(refs):
         raise ValueError(f"num_returns ({num_returns}) cannot exceed the number of "
                          f"object refs ({len(refs)})")

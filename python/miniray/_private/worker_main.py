@@ -100,7 +100,12 @@ def main():
     from miniray._private import worker as worker_mod
     from miniray._private import executor
 
+    w = worker_mod.global_worker
+    # miniray.cancel: the CoreWorker signals the main thread once it has
+    # recorded a request (installed first: SIGUSR2 would otherwise kill).
+    signal.signal(signal.SIGUSR2, executor.on_cancel_signal(w))
     core = _miniray_core.CoreWorker.connect(address)
+    core.set_cancel_signal(signal.SIGUSR2)
     # Registered: take back the node's stderr (until now a pipe the node
     # read, so that a worker that cannot start leaves its last words).
     stderr_fd = os.environ.pop("MINIRAY_STDERR_FD", None)
@@ -108,11 +113,9 @@ def main():
         sys.stderr.flush()
         os.dup2(int(stderr_fd), 2)
         os.close(int(stderr_fd))
-    w = worker_mod.global_worker
     w.core = core
     w.mode = worker_mod.WORKER
     w.namespace = os.environ.get("MINIRAY_NAMESPACE", "default")
-    signal.signal(signal.SIGUSR2, executor.on_cancel_signal(w))  # miniray.cancel
     if os.environ.get("MINIRAY_LOG_TO_DRIVER") == "0":  # init(log_to_driver=False)
         sys.stdout = sys.stderr = open(os.devnull, "w")
     else:
