@@ -514,3 +514,36 @@ def test_cancel_queued_actor_call(ray_shared):
     with pytest.raises(TaskCancelledError):
         miniray.get(second, timeout=10)
     assert miniray.get(third) == 0
+
+
+def test_ray_ready_and_what_an_actor_knows_about_itself(no_runtime):
+    @miniray.remote(resources={"widget": 1})
+    class Introspective:
+        def whoami(self):
+            ctx = miniray.get_runtime_context()
+            return ctx.get_actor_name(), ctx.get_assigned_resources(), ctx.get_actor_id()
+
+        def my_handles_id(self):
+            me = miniray.get_runtime_context().current_actor
+            return me._actor_id.hex()
+
+    miniray.init(num_cpus=2, resources={"widget": 2})
+    a = Introspective.options(name="inspector").remote()
+    assert miniray.get(a.__ray_ready__.remote()) is True
+    name, resources, actor_id = miniray.get(a.whoami.remote())
+    assert name == "inspector" and resources == {"widget": 1.0}
+    assert miniray.get(a.my_handles_id.remote()) == actor_id
+    unnamed = Introspective.remote()
+    assert miniray.get(unnamed.whoami.remote())[0] is None
+    with pytest.raises(RuntimeError, match="only available in an actor"):
+        _ = miniray.get_runtime_context().current_actor
+
+
+def test_a_task_sees_its_assigned_resources(ray_shared):
+    @miniray.remote(num_cpus=0.5)
+    def resources():
+        return miniray.get_runtime_context().get_assigned_resources()
+
+    assert miniray.get(resources.remote()) == {"CPU": 0.5}
+    assert miniray.get(resources.options(num_cpus=2).remote()) == {"CPU": 2.0}
+    assert miniray.get_runtime_context().get_assigned_resources() == {}

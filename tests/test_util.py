@@ -124,3 +124,31 @@ def test_queue_between_tasks(ray_shared):
         q.put_nowait_batch([4])
     assert q.get_nowait_batch(2) == [1, 2] and q.get_nowait() == 3
     q.shutdown()
+
+
+class _NotPicklable:
+    def __init__(self, value):
+        self.value = value
+        self.lock = threading.Lock()  # what makes pickle refuse it
+
+
+def test_register_serializer_makes_a_class_travel(ray_shared):
+    from miniray.util import deregister_serializer, register_serializer
+
+    @miniray.remote
+    def value_of(obj):
+        return obj.value, type(obj).__name__
+
+    with pytest.raises(TypeError, match="cannot pickle"):
+        miniray.put(_NotPicklable(1))
+    register_serializer(_NotPicklable, serializer=lambda o: o.value,
+                        deserializer=lambda v: _NotPicklable(v))
+    try:
+        assert miniray.get(value_of.remote(_NotPicklable(42))) == (42, "_NotPicklable")
+        assert miniray.get(miniray.put(_NotPicklable(7))).value == 7
+    finally:
+        deregister_serializer(_NotPicklable)
+    with pytest.raises(TypeError, match="cannot pickle"):
+        miniray.put(_NotPicklable(1))
+    with pytest.raises(TypeError):
+        register_serializer("not a class", serializer=str, deserializer=str)

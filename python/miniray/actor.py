@@ -261,7 +261,7 @@ class ActorHandle(Generic[T]):
         cached = self._templates.get(name)
         if cached is not None:
             return ActorMethod(self, name, *cached)
-        if name == "__ray_terminate__":
+        if name in ("__ray_terminate__", "__ray_ready__"):
             return ActorMethod(self, name, {})
         methods = self._metadata["methods"]
         if name not in methods:

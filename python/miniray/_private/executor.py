@@ -192,7 +192,7 @@ class _EnvVars:
 
 
 def _begin(w, task: Task):
-    w.set_current_task(task.task_id, task.name, task.gpu_ids)
+    w.set_current_task(task.task_id, task.name, task.gpu_ids, task.spec)
     if task.gpu_ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in task.gpu_ids)
 
@@ -213,6 +213,8 @@ def _prepare(w, task: Task):
     if task.actor_id:
         if task.method_name == "__ray_terminate__":
             return exit_actor, (), {}
+        if task.method_name == "__ray_ready__":  # as Ray: True once constructed
+            return _ready, (), {}
         return getattr(w.actor_instance, task.method_name), args, kwargs
     return load_function(w, task.function_id), args, kwargs
 
@@ -261,6 +263,7 @@ def create_actor(w, task: Task):
         args, kwargs = decode_args(task.blob, task.arg_values)
         task.arg_values = None
         w.actor_id = task.actor_id  # get_runtime_context() works in __init__
+        w.actor_creation = task.spec.actor_creation_task_spec
         w.actor_instance = cls(*args, **kwargs)
         w.core.task_done({"task_id": task.task_id})
     except BaseException as exc:  # noqa: BLE001 - the actor dies with this cause
@@ -304,6 +307,10 @@ def execute_task(w, task: Task) -> None:
     finally:
         w.core.take_cancel_request(task.task_id)  # a request that came too late
         _end(w)
+
+
+def _ready() -> bool:
+    return True
 
 
 def _is_coroutine_result(result) -> bool:

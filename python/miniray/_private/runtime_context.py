@@ -1,4 +1,5 @@
 """RuntimeContext: what get_runtime_context() tells a driver or task."""
+import pickle
 from typing import Dict, List, Optional
 
 from miniray._private import worker as worker_mod
@@ -42,10 +43,34 @@ class RuntimeContext:
         return self._w.namespace
 
     def get_assigned_resources(self) -> Dict[str, float]:
-        """The resources reserved for the running task or actor.
+        """The resources reserved for the running task, or those the current
+        actor holds for its life (num_cpus if given, GPUs, custom); {} in
+        the driver."""
+        w = self._w
+        if w.actor_creation is not None:
+            return {k: v for k, v in dict(w.actor_creation.lifetime_resources).items() if v}
+        spec = w.current_task_spec
+        if spec is None:
+            return {}
+        return {k: v for k, v in dict(spec.required_resources).items() if v}
 
-        Not tracked yet: returns {} (see README, not done yet)."""
-        return {}
+    def get_actor_name(self) -> Optional[str]:
+        """The current actor's name if it has one; None otherwise."""
+        creation = self._w.actor_creation
+        return (creation.name or None) if creation is not None else None
+
+    @property
+    def current_actor(self):
+        """The handle of the actor this code runs in.
+
+        Raises:
+            RuntimeError: called outside of an actor.
+        """
+        w = self._w
+        if w.actor_creation is None:
+            raise RuntimeError("This method is only available in an actor.")
+        from miniray.actor import _rebuild_handle
+        return _rebuild_handle(w.actor_id, pickle.loads(w.actor_creation.handle_metadata))
 
     def get_accelerator_ids(self) -> Dict[str, List[str]]:
         """The accelerators reserved for the running task: {"GPU": [ids]}."""

@@ -23,7 +23,7 @@ import struct
 import threading
 import types
 from collections import ChainMap
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import cloudpickle
 from _miniray_core import Message, rpc
@@ -55,12 +55,18 @@ def _code_reduce(code: types.CodeType):
     return ctor, tuple(code.co_filename if a == "<dynamic-code>" else a for a in args)
 
 
-class Pickler(cloudpickle.Pickler):
-    """cloudpickle's Pickler, keeping code objects' file names."""
+# Reducers registered with miniray.util.register_serializer, by class.
+custom_reducers: Dict[type, Callable] = {}
 
-    if _cloudpickle_code_reduce is not None:  # cloudpickle 2 keeps them itself
-        dispatch_table = ChainMap({types.CodeType: _code_reduce},
-                                  cloudpickle.Pickler.dispatch_table)
+
+class Pickler(cloudpickle.Pickler):
+    """cloudpickle's Pickler, keeping code objects' file names, and using the
+    serializers registered with miniray.util.register_serializer."""
+
+    dispatch_table = ChainMap(
+        custom_reducers,
+        {types.CodeType: _code_reduce} if _cloudpickle_code_reduce is not None else {},
+        cloudpickle.Pickler.dispatch_table)  # (cloudpickle 2 keeps file names itself)
 
 
 def dumps(obj: Any, buffer_callback: Optional[Callable] = None) -> bytes:

@@ -15,7 +15,7 @@ WORKER = "worker"
 # The task being run (worker mode): a context variable, not a field, since
 # threaded and async actors run several calls at once.
 _current_task: contextvars.ContextVar = contextvars.ContextVar(
-    "miniray_current_task", default=(None, None, ()))
+    "miniray_current_task", default=(None, None, (), None))
 
 
 class Worker:
@@ -34,6 +34,7 @@ class Worker:
         # The actor this worker process hosts (worker mode).
         self.actor_id: Optional[bytes] = None
         self.actor_instance: Any = None
+        self.actor_creation: Any = None  # its rpc.ActorCreationTaskSpec
 
     @property
     def current_task_id(self) -> Optional[bytes]:
@@ -47,9 +48,14 @@ class Worker:
     def current_gpu_ids(self) -> List[int]:
         return list(_current_task.get()[2])
 
+    @property
+    def current_task_spec(self) -> Any:
+        """The running task's rpc.TaskSpec (read only when asked about)."""
+        return _current_task.get()[3]
+
     def set_current_task(self, task_id: Optional[bytes] = None, name: Optional[str] = None,
-                         gpu_ids=()) -> None:
-        _current_task.set((task_id, name, tuple(gpu_ids)))
+                         gpu_ids=(), spec: Any = None) -> None:
+        _current_task.set((task_id, name, tuple(gpu_ids), spec))
 
     @property
     def connected(self) -> bool:
