@@ -12,7 +12,7 @@ import cloudpickle
 from _miniray_core import rpc
 
 from miniray import exceptions
-from miniray._private import serialization
+from miniray._private import runtime_env, serialization
 from miniray.actor import ActorExitSignal, exit_actor
 from miniray._private.object_ref import ObjectRef
 from miniray._private.remote_function import ArgRef
@@ -171,26 +171,6 @@ def task_error(w, name: str, exc: BaseException) -> exceptions.RayTaskError:
     return exceptions.RayTaskError(name, tb, cause, pid=os.getpid(), actor_repr=actor_repr)
 
 
-class _EnvVars:
-    """Applies runtime_env env_vars while a task runs (or for good)."""
-
-    def __init__(self, runtime_env: dict):
-        self.env = runtime_env.get("env_vars", {})
-        self.saved = {}
-
-    def __enter__(self):
-        for k, v in self.env.items():
-            self.saved[k] = os.environ.get(k)
-            os.environ[k] = str(v)
-
-    def __exit__(self, *exc):
-        for k, old in self.saved.items():
-            if old is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = old
-
-
 def _begin(w, task: Task):
     w.set_current_task(task.task_id, task.name, task.gpu_ids, task.spec)
     if task.gpu_ids:
@@ -234,6 +214,9 @@ def _finish(w, task: Task, result) -> None:
 
 
 def _fail(w, task: Task, exc: BaseException) -> None:
+    if isinstance(exc, exceptions.RuntimeEnvSetupError):  # raised as it is, not retried
+        w.core.task_done({"task_id": task.task_id, "returns": error_returns(task, exc)})
+        return
     if isinstance(exc, ActorExitSignal):
         # exit_actor(): the process ends after this call, which (as in Ray)
         # fails with ActorDiedError like every later one.
@@ -258,7 +241,7 @@ def create_actor(w, task: Task):
     (how many calls may run at once, and whether on an event loop)."""
     _begin(w, task)
     try:
-        _EnvVars(task.env).__enter__()  # for the actor's whole life
+        runtime_env.Applied(task.env).__enter__()  # for the actor's whole life
         cls = load_function(w, task.function_id)
         args, kwargs = decode_args(task.blob, task.arg_values)
         task.arg_values = None
@@ -281,8 +264,9 @@ def execute_task(w, task: Task) -> None:
     global _interruptible_task
     _begin(w, task)
     try:
-        fn, args, kwargs = _prepare(w, task)
-        with _EnvVars(task.env):
+        # The environment first: the function may come from its py_modules.
+        with runtime_env.Applied(task.env):
+            fn, args, kwargs = _prepare(w, task)
             if not task.actor_id:
                 _interruptible_task = task.task_id
             try:

@@ -92,9 +92,9 @@ def validate_options(options: Dict[str, Any], allowed: Iterable[str], what: str)
         for t in rex:
             if not (isinstance(t, type) and issubclass(t, BaseException)):
                 raise TypeError(f"retry_exceptions must list exception classes, got {t!r}")
-    env = options.get("runtime_env")
-    if env is not None and not isinstance(env, dict):
-        raise TypeError("runtime_env must be a dict")
+    if "runtime_env" in options:  # checked, and made plain JSON (paths)
+        from miniray._private import runtime_env
+        options["runtime_env"] = runtime_env.validate(options["runtime_env"])
     return options
 
 

@@ -335,8 +335,10 @@ def remote(*args, **options):
         resources: custom resources reserved, e.g. {"accelerator": 1}.
         memory: bytes of memory reserved (a scheduling resource only).
         accelerator_type: accepted for Ray compatibility; not scheduled on.
-        runtime_env: the environment it runs in: {"env_vars": {...},
-            "working_dir": "..."} (job-level working_dir, see init()).
+        runtime_env: the environment it runs in, merged over the job's:
+            {"env_vars": {...}, "working_dir": "dir", "py_modules":
+            [...], "pip": [...]} (see init()); conda and containers are
+            refused.
         scheduling_strategy: accepted for Ray compatibility; one node today.
         label_selector, _metadata, enable_task_events: accepted for Ray
             compatibility; no effect on one node.

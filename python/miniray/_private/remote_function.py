@@ -8,13 +8,12 @@ rpc.TaskSpec built once per options set, plus this call's arguments.
 """
 import hashlib
 import inspect
-import json
 from typing import Any, Dict, Generic, TypeVar
 
 import _miniray_core
 from _miniray_core import rpc
 
-from miniray._private import serialization
+from miniray._private import runtime_env, serialization
 from miniray._private import worker as worker_mod
 from miniray._private.object_ref import ObjectRef
 from miniray._private.ray_option_utils import (
@@ -74,8 +73,9 @@ def serialize_args(w, args, kwargs, task):
 
 
 def runtime_env_json(options: Dict[str, Any]) -> str:
-    env = options.get("runtime_env")
-    return json.dumps(env) if env else ""
+    """The task's runtime_env over the job's (see runtime_env.merge)."""
+    return runtime_env.to_json(runtime_env.merge(worker_mod.global_worker.job_runtime_env,
+                                                 options.get("runtime_env") or {}))
 
 
 class SpecTemplate:

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, TypeVar, Union, o
 import _miniray_core
 from _miniray_core import rpc
 
+from miniray._private import runtime_env as runtime_env_mod
 from miniray._private import serialization
 from miniray._private.object_ref import ObjectRef
 from miniray._private.ray_option_utils import check_number, check_resources
@@ -40,6 +41,23 @@ _KNOWN_IGNORED_INIT_OPTIONS = {
     "job_config", "_system_config", "local_mode", "runtime_env_setup_hook",
     "_node_ip_address", "storage", "labels", "enable_resource_isolation",
 }
+
+
+def _check_init_options(kwargs: Dict[str, Any]) -> None:
+    """Ray's init options that miniray acts on, or refuses, itself."""
+    if kwargs.get("local_mode"):
+        raise ValueError("init(local_mode=True) is not supported by miniray (Ray deprecated "
+                         "it too): tasks always run in worker processes; start with "
+                         "num_cpus=1 to run them one at a time")
+    level = kwargs.get("logging_level")
+    if level is not None:
+        import logging
+        logger = logging.getLogger("miniray")
+        logger.setLevel(level)  # ValueError/TypeError for a bad level
+        if kwargs.get("logging_format"):
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter(kwargs["logging_format"]))
+            logger.handlers[:] = [handler]
 
 
 class RayContext(dict):
@@ -94,6 +112,8 @@ def job_worker_env(runtime_env: Dict[str, Any], namespace: str,
     env["MINIRAY_NAMESPACE"] = namespace
     if working_dir:
         env["MINIRAY_WORKING_DIR"] = os.path.abspath(working_dir)
+    # For the tasks its tasks submit (which inherit the job's environment).
+    env["MINIRAY_JOB_RUNTIME_ENV"] = runtime_env_mod.to_json(runtime_env)
     # worker_main must import even before the driver's sys.path is set.
     pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     core_root = os.path.dirname(os.path.abspath(_miniray_core.__file__))
@@ -135,16 +155,20 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         namespace: the namespace of this job's named actors (default
             "default").
         runtime_env: the environment of every task and actor of this job:
-            {"env_vars": {"NAME": "value"}, "working_dir": "path"}.
+            {"env_vars": {"NAME": "value"}, "working_dir": "path",
+            "py_modules": [paths or modules], "pip": [requirements]}; a
+            task's or actor's own runtime_env is merged over it (see
+            miniray._private.runtime_env).
         num_workers: another name for num_cpus (the design document's).
         _temp_dir: where to look for clusters (default /tmp/miniray).
-        **kwargs: Ray's other init options are accepted and have no effect
-            (include_dashboard, dashboard_host, dashboard_port,
-            logging_level, logging_format, configure_logging, job_config,
-            _system_config, local_mode, runtime_env_setup_hook,
-            _node_ip_address, storage, labels, enable_resource_isolation),
-            except log_to_driver=False, which stops the "(name pid=N)"
-            forwarding of workers' output.
+        **kwargs: Ray's other init options. log_to_driver=False stops the
+            "(name pid=N)" forwarding of workers' output; logging_level and
+            logging_format configure the "miniray" logger; local_mode=True
+            is refused (not supported). These are accepted and have no
+            effect: include_dashboard, dashboard_host, dashboard_port,
+            configure_logging, job_config, _system_config,
+            runtime_env_setup_hook, _node_ip_address, storage, labels,
+            enable_resource_isolation.
 
     Returns:
         A RayContext (a dict with the address information; as a context
@@ -181,9 +205,8 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         check_number("num_gpus", num_gpus)
         check_number("object_store_memory", object_store_memory, integer=True, maximum=2 ** 62)
         check_resources(resources)
-        if runtime_env is not None and not isinstance(runtime_env, dict):
-            raise TypeError("runtime_env must be a dict")
-        runtime_env = dict(runtime_env or {})
+        runtime_env = runtime_env_mod.validate(runtime_env, "init(runtime_env)")
+        _check_init_options(kwargs)
         namespace = namespace or "default"
         env = job_worker_env(runtime_env, namespace, kwargs.get("log_to_driver") is not False)
         if address not in (None, "local"):

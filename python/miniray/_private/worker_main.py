@@ -116,6 +116,7 @@ def main():
     w.core = core
     w.mode = worker_mod.WORKER
     w.namespace = os.environ.get("MINIRAY_NAMESPACE", "default")
+    w.job_runtime_env = json.loads(os.environ.get("MINIRAY_JOB_RUNTIME_ENV") or "{}")
     if os.environ.get("MINIRAY_LOG_TO_DRIVER") == "0":  # init(log_to_driver=False)
         sys.stdout = sys.stderr = open(os.devnull, "w")
     else:
