@@ -1,6 +1,8 @@
 """Scheduling behaviour: resources, concurrency, nesting, pending tasks."""
 import time
 
+import pytest
+
 import miniray
 
 
@@ -120,3 +122,40 @@ def test_extra_workers_are_stopped_once_idle(ray_start):
     assert node_stats()["num_workers"] > 2
     assert wait_for(lambda: node_stats()["num_workers"] == 2, timeout=10)
     assert miniray.get(parent.remote()) == 1
+
+
+def test_priorities_order_ready_tasks_and_actor_calls(no_runtime):
+    """A miniray extension (the design document's task priorities): among
+    ready tasks that fit, higher priority first; FIFO within a priority."""
+    miniray.init(num_cpus=1)
+
+    @miniray.remote
+    def stamp(name, hold=0.0):
+        time.sleep(hold)
+        return name, time.monotonic()
+
+    blocker = stamp.remote("blocker", 0.5)  # holds the only CPU meanwhile
+    time.sleep(0.2)
+    refs = [stamp.options(priority=p).remote(f"{name}") for name, p in
+            [("low1", 0), ("high1", 5), ("low2", 0), ("high2", 5), ("urgent", 9)]]
+    ran = [name for name, _ in sorted(miniray.get([blocker] + refs), key=lambda r: r[1])]
+    assert ran == ["blocker", "urgent", "high1", "high2", "low1", "low2"]
+
+    @miniray.remote
+    class Server:
+        def handle(self, name, hold=0.0):
+            time.sleep(hold)
+            return name, time.monotonic()
+
+    server = Server.remote()
+    first = server.handle.remote("first", 0.5)
+    time.sleep(0.2)
+    calls = [server.handle.options(priority=p).remote(name) for name, p in
+             [("low1", 0), ("low2", 0), ("high", 3)]]
+    ran = [name for name, _ in sorted(miniray.get([first] + calls), key=lambda r: r[1])]
+    assert ran == ["first", "high", "low1", "low2"]
+
+    with pytest.raises(TypeError, match="priority must be an integer"):
+        stamp.options(priority="high")
+    with pytest.raises(TypeError, match="priority must be an integer"):
+        stamp.options(priority=1.5)

@@ -52,6 +52,8 @@ def method(*args, **options):
     Args:
         num_returns: ObjectRefs each call returns (default 1).
         max_task_retries, retry_exceptions: as the actor options.
+        priority: as the task option (a miniray extension): calls waiting
+            for this actor run higher priorities first.
         name, concurrency_group, enable_task_events: accepted for Ray
             compatibility.
 
@@ -284,6 +286,7 @@ class ActorHandle(Generic[T]):
             name=f"{self._metadata['class_name']}.{method_name}",
             num_returns=1 if num_returns is None else int(num_returns),
             max_retries=int(retries),
+            priority=int(options.get("priority") or 0),
         ))
 
     def _submit(self, template: SpecTemplate, args, kwargs):

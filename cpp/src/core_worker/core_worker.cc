@@ -62,7 +62,12 @@ void CoreWorker::OnMessage(rpc::NodeMessage&& m) {
   switch (m.body_case()) {
     case rpc::NodeMessage::kExecuteTask: {
       std::lock_guard<std::mutex> lock(mu_);
-      tasks_.push_back(std::move(*m.mutable_execute_task()));
+      // An actor's calls wait here in arrival order, except that a call of
+      // higher priority (a miniray extension) goes ahead of lower ones.
+      int32_t priority = m.execute_task().task_spec().priority();
+      auto at = tasks_.end();
+      while (at != tasks_.begin() && std::prev(at)->task_spec().priority() < priority) --at;
+      tasks_.insert(at, std::move(*m.mutable_execute_task()));
       cv_.notify_all();
       return;
     }

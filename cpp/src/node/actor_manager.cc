@@ -70,11 +70,18 @@ void ActorManager::Created(const ActorID& id) {
   if (actor && actor->state != ActorEntry::kDead) actor->state = ActorEntry::kAlive;
 }
 
-Status ActorManager::Enqueue(const ActorID& id, const TaskID& call) {
+Status ActorManager::Enqueue(const ActorID& id, const TaskID& call, int32_t priority) {
   ActorEntry* actor = Find(id);
   if (!actor) return Status::NotFound("The actor " + id.Hex() + " does not exist.");
   if (actor->state == ActorEntry::kDead) return Status::FailedPrecondition(actor->death_cause);
-  actor->queue.push_back(call);
+  auto priority_of = [&](const TaskID& t) {
+    auto it = actor->priorities.find(t);
+    return it == actor->priorities.end() ? 0 : it->second;
+  };
+  auto at = actor->queue.end();
+  while (at != actor->queue.begin() && priority_of(*std::prev(at)) < priority) --at;
+  actor->queue.insert(at, call);
+  if (priority != 0) actor->priorities[call] = priority;
   return Status::OK();
 }
 
@@ -93,6 +100,7 @@ std::vector<TaskID> ActorManager::TakeSendable(
     }
     sendable.push_back(call);
     actor->inflight.push_back(call);
+    actor->priorities.erase(call);
     actor->queue.pop_front();
   }
   return sendable;
@@ -114,6 +122,7 @@ bool ActorManager::DropQueued(const ActorID& id, const TaskID& call) {
   auto it = std::find(actor->queue.begin(), actor->queue.end(), call);
   if (it == actor->queue.end()) return false;
   actor->queue.erase(it);
+  actor->priorities.erase(call);
   return true;
 }
 
@@ -169,6 +178,7 @@ ActorDeath ActorManager::MarkDead(const ActorID& id, const std::string& cause) {
   death.doomed.insert(death.doomed.end(), actor->queue.begin(), actor->queue.end());
   actor->inflight.clear();
   actor->queue.clear();
+  actor->priorities.clear();
   death.creation = actor->creation;
   const auto& options = actor->options();
   if (!options.name().empty()) {

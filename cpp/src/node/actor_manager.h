@@ -36,6 +36,9 @@ struct ActorEntry {
   int32_t num_restarts = 0;
   WorkerID worker;            // nil while not placed
   std::deque<TaskID> queue;     // submitted, not sent yet, in order
+  // Priorities of queued calls that have one (a miniray extension): a call
+  // is queued ahead of calls of lower priority.
+  std::unordered_map<TaskID, int32_t> priorities;
   std::deque<TaskID> inflight;  // sent to the worker, in order
   std::string death_cause;      // why it died (for ActorDiedError)
   bool killed = false;          // miniray.kill()
@@ -86,7 +89,7 @@ class ActorManager {
 
   // Queues a call; FailedPrecondition with the death cause if it is dead,
   // NotFound if there is no such actor.
-  Status Enqueue(const ActorID& id, const TaskID& call);
+  Status Enqueue(const ActorID& id, const TaskID& call, int32_t priority = 0);
   // Moves the calls that may be sent now from the queue to in-flight, in
   // order: none while the actor is not alive; the first call whose
   // arguments are not ready (`ready` says) holds back the later ones.

@@ -58,6 +58,23 @@ TEST(ActorManagerTest, CallsAreSentInOrderAndAnUnreadyCallHoldsBackLaterOnes) {
   EXPECT_TRUE(actors.Waiting().empty());
 }
 
+TEST(ActorManagerTest, QueuedCallsOfHigherPriorityGoFirstAndEqualOnesKeepTheirOrder) {
+  ActorManager actors;
+  bool created = false;
+  TaskSpecification creation = Creation();
+  ActorID id = *actors.Register(creation, false, &created);  // not placed yet: calls queue
+  TaskID low1 = TaskID::FromRandom(), low2 = TaskID::FromRandom();
+  TaskID high = TaskID::FromRandom(), mid = TaskID::FromRandom();
+  ASSERT_TRUE(actors.Enqueue(id, low1).ok());
+  ASSERT_TRUE(actors.Enqueue(id, low2).ok());
+  ASSERT_TRUE(actors.Enqueue(id, mid, 1).ok());
+  ASSERT_TRUE(actors.Enqueue(id, high, 5).ok());
+  ASSERT_TRUE(actors.Placed(id, WorkerID::FromRandom()));
+  actors.Created(id);
+  auto sent = actors.TakeSendable(id, [](const TaskID&) { return true; });
+  EXPECT_EQ(sent, (std::vector<TaskID>{high, mid, low1, low2}));
+}
+
 TEST(ActorManagerTest, AWorkerDeathRestartsWithinTheBudgetReturningTheRunningCalls) {
   ActorManager actors;
   WorkerID w1 = WorkerID::FromRandom();

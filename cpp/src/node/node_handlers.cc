@@ -305,7 +305,7 @@ void NodeRuntime::SubmitToSchedulerLocked(const TaskSpecification& spec) {
   scheduler_.SubmitTask(spec.TaskId(), spec.Name(),
                         ResourceSet::FromMap(spec.message().required_resources()),
                         objects_->Missing(spec.Dependencies()),
-                        JobID::FromBinary(spec.message().job_id()));
+                        JobID::FromBinary(spec.message().job_id()), spec.message().priority());
   schedule_needed_ = true;
 }
 
@@ -325,7 +325,7 @@ Status NodeRuntime::SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m) 
   if (spec.IsActorTask()) {
     // Method calls bypass the scheduler: they queue on their actor, in order.
     ActorID actor = spec.ActorId();
-    Status queued = actors_.Enqueue(actor, id);
+    Status queued = actors_.Enqueue(actor, id, spec.message().priority());
     if (!queued.ok()) {
       FailTaskLocked(id, rpc::ACTOR_DIED, queued.message());
     } else {

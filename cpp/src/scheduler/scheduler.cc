@@ -13,9 +13,10 @@ Scheduler::Scheduler(ResourceSet total, int max_workers)
 }
 
 void Scheduler::SubmitTask(const TaskID& task, const std::string& name, ResourceSet demand,
-                           const std::vector<ObjectID>& missing, const JobID& job) {
+                           const std::vector<ObjectID>& missing, const JobID& job,
+                           int32_t priority) {
   std::lock_guard<std::mutex> lock(mu_);
-  QueuedTask queued{task, name, std::move(demand), job};
+  QueuedTask queued{task, name, std::move(demand), job, priority};
   if (missing.empty()) {
     MakeReadyLocked(std::move(queued));
     return;
@@ -43,7 +44,7 @@ std::vector<TaskID> Scheduler::DrainReady(const JobID& job) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<TaskID> drained;
   for (auto it = ready_.begin(); it != ready_.end();) {
-    if (it->first.first != job) {
+    if (it->first.job != job) {
       ++it;
       continue;
     }
@@ -75,7 +76,7 @@ bool Scheduler::ObjectReady(const ObjectID& id) {
 }
 
 void Scheduler::MakeReadyLocked(QueuedTask task) {
-  ClassKey key{task.job, task.demand.ToString()};  // the scheduling class
+  ClassKey key{task.priority, task.job, task.demand.ToString()};  // the scheduling class
   ready_[key].push_back(std::move(task));
   ++num_ready_;
 }
@@ -225,7 +226,7 @@ Decisions Scheduler::Schedule() {
   std::map<JobID, int> need_workers;
   int need_total = 0;
   for (auto& [key, queue] : ready_) {
-    const JobID& job = key.first;
+    const JobID& job = key.job;
     std::vector<WorkerID>& idle = idle_[job];
     // Tasks of this class that fit but found no idle worker are counted
     // against a simulated copy of the free resources.
@@ -235,7 +236,7 @@ Decisions Scheduler::Schedule() {
       const ResourceSet& demand = queue[i].demand;
       if (!total_.Contains(demand)) {
         std::string missing = total_.FirstMissing(demand).value_or("?");
-        if (warned_.insert(key.second).second) {
+        if (warned_.insert(key.shape).second) {
  d.warnings.push_back(
               "task " + queue[i].name + " requires " + demand.ToString() +
               " but this node has " + total_.ToString() + " (no '" + missing +

@@ -9,6 +9,9 @@
 //  - Ready tasks are grouped by resource shape (a "scheduling class") and
 //    run first-in first-out within a class; a class whose head does not fit
 //    does not hold back other classes.
+//  - A task's priority (a miniray extension, from the design document;
+//    default 0) is part of its class: among ready tasks that fit, classes
+//    of higher priority are served first.
 //  - A task runs when its resources fit in what is free and a worker is
 //    idle; the resources are held until it finishes.
 //  - A worker blocked in get()/wait() gives its CPUs back while it waits, so
@@ -66,7 +69,8 @@ class Scheduler {
   // A new task of `job` asking for `demand`; `missing` are its dependencies
   // that are not ready yet. `name` is for the infeasible-task warning.
   void SubmitTask(const TaskID& task, const std::string& name, ResourceSet demand,
-                  const std::vector<ObjectID>& missing, const JobID& job = JobID::Nil());
+                  const std::vector<ObjectID>& missing, const JobID& job = JobID::Nil(),
+                  int32_t priority = 0);
   // Removes a task that is not running yet; false if it is not queued here.
   bool CancelTask(const TaskID& task);
   // Removes and returns every task of `job` that is ready to run but waits
@@ -118,9 +122,20 @@ class Scheduler {
     std::string name;
     ResourceSet demand;
     JobID job;
+    int32_t priority = 0;
   };
-  // A queue of ready tasks: one job's tasks of one resource shape.
-  using ClassKey = std::pair<JobID, std::string>;
+  // A queue of ready tasks: one job's tasks of one priority and resource
+  // shape. The map orders higher priorities first.
+  struct ClassKey {
+    int32_t priority;
+    JobID job;
+    std::string shape;
+    bool operator<(const ClassKey& o) const {
+      if (priority != o.priority) return priority > o.priority;
+      if (job != o.job) return job < o.job;
+      return shape < o.shape;
+    }
+  };
   struct Waiting {
     QueuedTask task;
     size_t missing = 0;

@@ -73,6 +73,27 @@ TEST(SchedulerTest, FifoWithinAClass) {
   EXPECT_EQ(order, (std::vector<std::string>{"t0", "t1", "t2", "t3", "t4"}));
 }
 
+TEST(SchedulerTest, HigherPriorityRunsFirstAndFifoWithinAPriority) {
+  Scheduler s(Res({{"CPU", 1}}), 8);
+  std::vector<std::pair<std::string, int32_t>> submitted = {
+      {"low1", 0}, {"high1", 9}, {"low2", 0}, {"high2", 9}, {"mid", 3}, {"negative", -1}};
+  for (const auto& [name, priority] : submitted) {
+    Task t(name);
+    s.SubmitTask(t.id, t.name, t.demand, {}, JobID::Nil(), priority);
+  }
+  WorkerID w = WorkerID::FromRandom();
+  s.AddWorker(w);  // one worker, one CPU: one task at a time
+  std::vector<std::string> order;
+  for (size_t i = 0; i < submitted.size(); ++i) {
+    Decisions d = s.Schedule();
+    ASSERT_EQ(d.dispatches.size(), 1u);
+    order.push_back(NameOf(d.dispatches[0]));
+    s.TaskFinished(w);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"high1", "high2", "mid", "low1", "low2",
+                                             "negative"}));
+}
+
 TEST(SchedulerTest, TaskWaitsForItsDependencies) {
   Scheduler s(Res({{"CPU", 1}}), 8);
   s.AddWorker(WorkerID::FromRandom());

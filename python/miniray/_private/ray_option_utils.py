@@ -12,6 +12,7 @@ TASK_OPTIONS = frozenset({
     "num_returns", "num_cpus", "num_gpus", "resources", "max_retries",
     "retry_exceptions", "name", "runtime_env", "memory", "scheduling_strategy",
     "accelerator_type", "max_calls", "_metadata", "label_selector",
+    "priority",  # a miniray extension (the design document's task priorities)
 })
 
 ACTOR_OPTIONS = frozenset({
@@ -23,7 +24,7 @@ ACTOR_OPTIONS = frozenset({
 
 METHOD_OPTIONS = frozenset({
     "num_returns", "name", "max_task_retries", "retry_exceptions", "concurrency_group",
-    "enable_task_events",
+    "enable_task_events", "priority",
 })
 
 
@@ -84,6 +85,7 @@ def validate_options(options: Dict[str, Any], allowed: Iterable[str], what: str)
     for key in ("max_retries", "max_restarts", "max_task_retries"):
         check_number(key, options.get(key), integer=True, minimum=-1)
     check_number("max_concurrency", options.get("max_concurrency"), integer=True, minimum=1)
+    check_number("priority", options.get("priority"), integer=True, minimum=-INT32_MAX - 1)
     check_resources(options.get("resources"))
     rex = options.get("retry_exceptions")
     if rex is not None and not isinstance(rex, (bool, list, tuple)):

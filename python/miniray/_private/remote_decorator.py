@@ -316,6 +316,7 @@ def remote(*,
            concurrency_groups: Dict[str, int] = ...,
            label_selector: Dict[str, str] = ...,
            enable_task_events: bool = ...,
+           priority: int = ...,
            _metadata: Dict[str, Any] = ...) -> RemoteDecorator: ...
 
 
@@ -351,6 +352,10 @@ def remote(*args, **options):
             exception, or a list of exception classes (default False).
         max_calls: accepted for Ray compatibility (workers are reused).
         name: the task's name in errors and logs (default: the function's).
+        priority: an integer (default 0; a miniray extension, from the
+            design document): among ready tasks that fit, higher priorities
+            run first, FIFO within a priority. On `.options()` of an actor
+            method it orders the calls waiting for that actor.
 
     Args (classes only):
         name: a name that get_actor() finds, unique in its namespace.

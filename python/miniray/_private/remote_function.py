@@ -103,6 +103,7 @@ def task_spec_template(options: Dict[str, Any], name: str, function_id: bytes) -
         max_retries=DEFAULT_MAX_RETRIES if max_retries is None else int(max_retries),
         retry_exceptions=bool(retry),
         runtime_env=runtime_env_json(options),
+        priority=int(options.get("priority") or 0),
     )
     if isinstance(retry, (list, tuple)):
         # Only these classes are retried: the worker, which can unpickle
