@@ -516,6 +516,63 @@ def test_cancel_queued_actor_call(ray_shared):
     assert miniray.get(third) == 0
 
 
+def test_cancel_a_running_call_on_an_async_actor(ray_shared):
+    """As Ray: the call's asyncio task is cancelled, get() raises
+    TaskCancelledError, and the actor lives on."""
+    import asyncio
+    from miniray.exceptions import TaskCancelledError
+
+    @miniray.remote
+    class Waiter:
+        def __init__(self):
+            self.cleaned_up = 0
+
+        async def wait_forever(self):
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                self.cleaned_up += 1
+
+        async def cleanups(self):
+            return self.cleaned_up
+
+    a = Waiter.remote()
+    for _ in range(3):
+        ref = a.wait_forever.remote()
+        time.sleep(0.2)  # it is awaiting now
+        miniray.cancel(ref)
+        with pytest.raises(TaskCancelledError):
+            miniray.get(ref, timeout=30)
+    assert miniray.get(a.cleanups.remote(), timeout=30) == 3  # alive, and each call unwound
+
+
+def test_a_running_sync_actor_call_sees_is_canceled_and_ends_cancelled(ray_shared):
+    from miniray.exceptions import TaskCancelledError
+
+    @miniray.remote
+    class Looper:
+        def loop(self):
+            ctx = miniray.get_runtime_context()
+            for i in range(600):
+                if ctx.is_canceled():
+                    return f"stopped after {i} rounds"
+                time.sleep(0.05)
+            return "never cancelled"
+
+        def ping(self):
+            return "pong"
+
+    a = Looper.remote()
+    ref = a.loop.remote()
+    time.sleep(0.3)
+    miniray.cancel(ref)
+    with pytest.raises(TaskCancelledError):
+        miniray.get(ref, timeout=30)
+    assert miniray.get(a.ping.remote(), timeout=30) == "pong"
+    with pytest.raises(RuntimeError, match="only available in a task"):
+        miniray.get_runtime_context().is_canceled()
+
+
 def test_ray_ready_and_what_an_actor_knows_about_itself(no_runtime):
     @miniray.remote(resources={"widget": 1})
     class Introspective:

@@ -200,6 +200,24 @@ void RegisterCoreWorker(py::module_& m) {
       .def("set_cancel_signal", &CoreWorker::SetCancelSignal, py::arg("signo"),
            "Signal this process's main thread once a cancel request is recorded.")
       .def(
+          "cancel_requested",
+          [](CoreWorker& cw, py::bytes task_id) {
+            return cw.CancelRequested(IdFromBytes<TaskID>(task_id));
+          },
+          py::arg("task_id"), "Whether a cancel request for the task is recorded.")
+      .def("enable_cancel_notices", &CoreWorker::EnableCancelNotices)
+      .def(
+          "next_cancel_notice",
+          [](CoreWorker& cw, double timeout) -> py::object {
+            auto task = Released<std::optional<TaskID>>(
+                [&] { return cw.NextCancelNotice(static_cast<int64_t>(timeout * 1000)); });
+            if (!task) return py::none();
+            return py::bytes(task->Binary());
+          },
+          py::arg("timeout") = -1.0,
+          "The task id of the next cancel request (after enable_cancel_notices); None "
+          "on timeout or once the node is gone.")
+      .def(
           "kill_actor",
           [](CoreWorker& cw, py::bytes actor_id, bool no_restart) {
             ThrowIfError(cw.KillActor(IdFromBytes<ActorID>(actor_id), no_restart));

@@ -83,7 +83,13 @@ void CoreWorker::OnMessage(rpc::NodeMessage&& m) {
             break;
           }
         }
-        if (!dropped) cancel_requests_.insert(task);  // running: see TakeCancelRequest
+        if (!dropped) {  // running (or about to): see TakeCancelRequest
+          cancel_requests_.insert(task);
+          if (cancel_notices_enabled_) {
+            cancel_notices_.push_back(task);
+            cv_.notify_all();
+          }
+        }
       }
       int signo = cancel_signal_.load();
       if (!dropped && signo != 0) {
@@ -384,6 +390,30 @@ Status CoreWorker::CancelTask(const ObjectID& object_id, bool force, bool recurs
 bool CoreWorker::TakeCancelRequest(const TaskID& task) {
   std::lock_guard<std::mutex> lock(mu_);
   return cancel_requests_.erase(task) > 0;
+}
+
+bool CoreWorker::CancelRequested(const TaskID& task) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancel_requests_.count(task) > 0;
+}
+
+void CoreWorker::EnableCancelNotices() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancel_notices_enabled_ = true;
+}
+
+std::optional<TaskID> CoreWorker::NextCancelNotice(int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto ready = [&] { return disconnected_ || !cancel_notices_.empty(); };
+  if (timeout_ms < 0) {
+    cv_.wait(lock, ready);
+  } else {
+    cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), ready);
+  }
+  if (cancel_notices_.empty()) return std::nullopt;
+  TaskID task = cancel_notices_.front();
+  cancel_notices_.pop_front();
+  return task;
 }
 
 StatusOr<std::optional<rpc::ExecuteTaskRequest>> CoreWorker::NextTask(int64_t timeout_ms) {

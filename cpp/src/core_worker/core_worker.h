@@ -105,6 +105,16 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   // finds the request (recorded first) before it runs. So the request and
   // the interrupt cannot miss each other, as a signal from the node could.
   void SetCancelSignal(int signo) { cancel_signal_ = signo; }
+  // Worker side: whether a cancel request for `task` is recorded (and not
+  // taken yet): get_runtime_context().is_canceled().
+  bool CancelRequested(const TaskID& task) const;
+  // Worker side, for async actors (whose main thread waits in NextTask):
+  // from now on each recorded request is also a notice NextCancelNotice
+  // returns, so a watcher can cancel the call on the event loop.
+  void EnableCancelNotices();
+  // The next notice; nullopt after `timeout_ms` (< 0: forever) or once the
+  // node is gone.
+  std::optional<TaskID> NextCancelNotice(int64_t timeout_ms);
 
   // --- worker side ------------------------------------------------------------
   // The next task to run; nullopt after `timeout_ms`; Unavailable once the
@@ -144,6 +154,8 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   std::unordered_map<ObjectID, ObjectLocation> creating_;   // guarded by mu_
   std::set<TaskID> cancel_requests_;                        // guarded by mu_
   std::atomic<int> cancel_signal_{0};
+  bool cancel_notices_enabled_ = false;                     // guarded by mu_
+  std::deque<TaskID> cancel_notices_;                       // guarded by mu_
 };
 
 }  // namespace miniray

@@ -1,11 +1,12 @@
 """Runs tasks, actor constructors and actor methods in a worker process and
 reports their results to the node."""
+import asyncio
 import inspect
 import json
 import os
 import sys
 import traceback
-from typing import Any, List
+from typing import Any, Dict, List
 
 import _miniray_core
 import cloudpickle
@@ -271,14 +272,18 @@ def execute_task(w, task: Task) -> None:
                 _interruptible_task = task.task_id
             try:
                 # A cancel that arrived before the task was interruptible.
-                if not task.actor_id and w.core.take_cancel_request(task.task_id):
+                if w.core.take_cancel_request(task.task_id):
                     raise TaskCancelledInterrupt()
                 result = fn(*args, **kwargs)
             finally:
                 _interruptible_task = None
         del args, kwargs
+        # An actor call is not interrupted (as in Ray, the method may look
+        # at get_runtime_context().is_canceled()); cancelled while it ran,
+        # it still ends as cancelled.
+        if task.actor_id and w.core.take_cancel_request(task.task_id):
+            raise TaskCancelledInterrupt()
         if _is_coroutine_result(result):  # an async method on a sync actor
-            import asyncio
             result = asyncio.run(_awaited(result))
         _finish(w, task, result)
     except TaskCancelledInterrupt:
@@ -307,16 +312,39 @@ async def _awaited(result):
     return await result
 
 
+# The calls running on an async actor's event loop, by task id, for
+# cancel_async_call (which the watcher thread of worker_main calls).
+_async_calls: Dict[bytes, "asyncio.Task"] = {}
+
+
+def cancel_async_call(loop, task_id: bytes) -> None:
+    """miniray.cancel of a call running on an async actor: the call's
+    asyncio task is cancelled (CancelledError at its current await), as in
+    Ray; it then ends with TaskCancelledError and the actor lives on."""
+    running = _async_calls.get(task_id)
+    if running is not None:
+        loop.call_soon_threadsafe(running.cancel)
+
+
 async def execute_task_async(w, task: Task) -> None:
     """Runs an actor method on the actor's event loop (async actors)."""
     _begin(w, task)
+    _async_calls[task.task_id] = asyncio.current_task()
     try:
+        if w.core.take_cancel_request(task.task_id):  # cancelled before it started
+            raise asyncio.CancelledError()
         fn, args, kwargs = _prepare(w, task)
         result = fn(*args, **kwargs)
         if _is_coroutine_result(result):
             result = await result
         _finish(w, task, result)
+    except asyncio.CancelledError:
+        w.core.take_cancel_request(task.task_id)
+        cancelled = exceptions.TaskCancelledError(f"Task '{task.name}' was cancelled.")
+        w.core.task_done({"task_id": task.task_id, "returns": error_returns(task, cancelled)})
     except BaseException as exc:  # noqa: BLE001
         _fail(w, task, exc)
     finally:
+        _async_calls.pop(task.task_id, None)
+        w.core.take_cancel_request(task.task_id)  # a request that came too late
         _end(w)

@@ -54,6 +54,18 @@ class RuntimeContext:
             return {}
         return {k: v for k, v in dict(spec.required_resources).items() if v}
 
+    def is_canceled(self) -> bool:
+        """Whether miniray.cancel() was called for the running task or actor
+        call (an actor call is not interrupted: it may check this and stop).
+
+        Raises:
+            RuntimeError: called outside a task (in the driver).
+        """
+        task_id = self._w.current_task_id
+        if task_id is None:
+            raise RuntimeError("is_canceled() is only available in a task or actor call")
+        return self._w.core.cancel_requested(task_id)
+
     def get_actor_name(self) -> Optional[str]:
         """The current actor's name if it has one; None otherwise."""
         creation = self._w.actor_creation

@@ -77,6 +77,16 @@ def _actor_runner(w, executor, options):
         threading.Thread(target=loop.run_forever, name="actor-loop", daemon=True).start()
         limit = asyncio.Semaphore(concurrency)
 
+        def watch_cancels():  # miniray.cancel of a running call
+            w.core.enable_cancel_notices()
+            while True:
+                task_id = w.core.next_cancel_notice(-1.0)
+                if task_id is None:
+                    return
+                executor.cancel_async_call(loop, task_id)
+
+        threading.Thread(target=watch_cancels, name="actor-cancels", daemon=True).start()
+
         async def limited(task):
             async with limit:
                 await executor.execute_task_async(w, task)
