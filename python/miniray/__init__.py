@@ -9,7 +9,7 @@
     ray.init()
     assert ray.get(add.remote(1, 2)) == 3
 """
-from miniray import actor, exceptions
+from miniray import actor, dag, exceptions
 from miniray.actor import ActorClass, get_actor, kill, method
 from miniray._private.object_ref import ObjectRef
 from miniray._private.remote_decorator import remote
@@ -35,7 +35,7 @@ from miniray import util
 __version__ = "0.1.0"
 
 __all__ = [
-    "ObjectRef", "actor", "available_resources", "cancel", "cluster_resources",
+    "ObjectRef", "actor", "available_resources", "cancel", "cluster_resources", "dag",
     "exceptions", "get", "get_actor", "get_gpu_ids", "get_runtime_context", "init",
     "is_initialized", "kill", "method", "nodes", "put", "remote", "shutdown", "util",
     "wait",

@@ -18,6 +18,7 @@ from typing import Any, Dict, Generic, Optional, TypeVar
 import _miniray_core
 from _miniray_core import rpc
 
+from miniray import dag
 from miniray._private import serialization
 from miniray._private import worker as worker_mod
 from miniray._private.object_ref import ObjectRef
@@ -127,6 +128,10 @@ class ActorClass(Generic[T]):
         """
         return self._remote(args, kwargs, self._options)
 
+    def bind(self, *args: Any, **kwargs: Any) -> "dag.ClassNode":
+        """A node of a DAG creating this actor (see miniray.dag)."""
+        return dag.ClassNode(self, args, kwargs)
+
     def __getstate__(self):
         return {"cls": self._cls, "options": self._options}
 
@@ -207,6 +212,10 @@ class _ActorClassOptions(Generic[T]):
         """As ActorClass.remote, with these options."""
         return self._actor_class._remote(args, kwargs, self._options)
 
+    def bind(self, *args: Any, **kwargs: Any) -> "dag.ClassNode":
+        """As ActorClass.bind, with these options."""
+        return dag.ClassNode(self, args, kwargs)
+
 
 class ActorMethod:
     """`handle.method`: `.remote(...)` submits a call, `.options(...)`
@@ -230,6 +239,10 @@ class ActorMethod:
         if self._template is None:
             self._template = self._handle._call_template(self._name, self._options)
         return self._handle._submit(self._template, args, kwargs)
+
+    def bind(self, *args: Any, **kwargs: Any) -> "dag.ClassMethodNode":
+        """A node of a DAG calling this method of this live actor."""
+        return dag.ClassMethodNode(self._handle, self._name, self._options, args, kwargs)
 
     def options(self, **options: Any) -> "ActorMethod":
         """This method with some options overridden (num_returns, name,

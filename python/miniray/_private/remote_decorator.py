@@ -20,6 +20,7 @@ from typing import (Any, Callable, Dict, Generic, List, Literal, Optional, Type,
                     Union, overload)
 
 from miniray._private.object_ref import ObjectRef
+from miniray.dag import DAGNode
 from miniray._private.remote_function import RemoteFunction
 from miniray.actor import ActorClass
 
@@ -44,6 +45,8 @@ class RemoteFunctionNoArgs(Generic[R]):
 
     def options(self, **options: Any) -> "RemoteFunctionNoArgs[R]": ...
 
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
+
 
 class RemoteFunction0(Generic[R, T0]):
     """A remote function of 1 parameter (for type checkers)."""
@@ -51,6 +54,8 @@ class RemoteFunction0(Generic[R, T0]):
     def remote(self, arg0: Union[T0, ObjectRef[T0]], /) -> ObjectRef[R]: ...
 
     def options(self, **options: Any) -> "RemoteFunction0[R, T0]": ...
+
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
 
 
 class RemoteFunction1(Generic[R, T0, T1]):
@@ -60,6 +65,8 @@ class RemoteFunction1(Generic[R, T0, T1]):
                /) -> ObjectRef[R]: ...
 
     def options(self, **options: Any) -> "RemoteFunction1[R, T0, T1]": ...
+
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
 
 
 class RemoteFunction2(Generic[R, T0, T1, T2]):
@@ -73,6 +80,8 @@ class RemoteFunction2(Generic[R, T0, T1, T2]):
 
     def options(self, **options: Any) -> "RemoteFunction2[R, T0, T1, T2]": ...
 
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
+
 
 class RemoteFunction3(Generic[R, T0, T1, T2, T3]):
     """A remote function of 4 parameters (for type checkers)."""
@@ -85,6 +94,8 @@ class RemoteFunction3(Generic[R, T0, T1, T2, T3]):
                /) -> ObjectRef[R]: ...
 
     def options(self, **options: Any) -> "RemoteFunction3[R, T0, T1, T2, T3]": ...
+
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
 
 
 class RemoteFunction4(Generic[R, T0, T1, T2, T3, T4]):
@@ -100,6 +111,8 @@ class RemoteFunction4(Generic[R, T0, T1, T2, T3, T4]):
 
     def options(self, **options: Any) -> "RemoteFunction4[R, T0, T1, T2, T3, T4]": ...
 
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
+
 
 class RemoteFunction5(Generic[R, T0, T1, T2, T3, T4, T5]):
     """A remote function of 6 parameters (for type checkers)."""
@@ -114,6 +127,8 @@ class RemoteFunction5(Generic[R, T0, T1, T2, T3, T4, T5]):
                /) -> ObjectRef[R]: ...
 
     def options(self, **options: Any) -> "RemoteFunction5[R, T0, T1, T2, T3, T4, T5]": ...
+
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
 
 
 class RemoteFunction6(Generic[R, T0, T1, T2, T3, T4, T5, T6]):
@@ -131,6 +146,8 @@ class RemoteFunction6(Generic[R, T0, T1, T2, T3, T4, T5, T6]):
 
     def options(self, **options: Any) -> "RemoteFunction6[R, T0, T1, T2, T3, T4, T5, T6]": ...
 
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
+
 
 class RemoteFunction7(Generic[R, T0, T1, T2, T3, T4, T5, T6, T7]):
     """A remote function of 8 parameters (for type checkers)."""
@@ -147,6 +164,8 @@ class RemoteFunction7(Generic[R, T0, T1, T2, T3, T4, T5, T6, T7]):
                /) -> ObjectRef[R]: ...
 
     def options(self, **options: Any) -> "RemoteFunction7[R, T0, T1, T2, T3, T4, T5, T6, T7]": ...
+
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
 
 
 class RemoteFunction8(Generic[R, T0, T1, T2, T3, T4, T5, T6, T7, T8]):
@@ -167,6 +186,8 @@ class RemoteFunction8(Generic[R, T0, T1, T2, T3, T4, T5, T6, T7, T8]):
     def options(self, **options: Any
                 ) -> "RemoteFunction8[R, T0, T1, T2, T3, T4, T5, T6, T7, T8]": ...
 
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
+
 
 class RemoteFunction9(Generic[R, T0, T1, T2, T3, T4, T5, T6, T7, T8, T9]):
     """A remote function of 10 parameters (for type checkers)."""
@@ -186,6 +207,8 @@ class RemoteFunction9(Generic[R, T0, T1, T2, T3, T4, T5, T6, T7, T8, T9]):
 
     def options(self, **options: Any
                 ) -> "RemoteFunction9[R, T0, T1, T2, T3, T4, T5, T6, T7, T8, T9]": ...
+
+    def bind(self, *args: Any, **kwargs: Any) -> DAGNode: ...
 
 
 class RemoteDecorator:

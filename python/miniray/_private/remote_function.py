@@ -13,6 +13,7 @@ from typing import Any, Dict, Generic, TypeVar
 import _miniray_core
 from _miniray_core import rpc
 
+from miniray import dag
 from miniray._private import runtime_env, serialization
 from miniray._private import worker as worker_mod
 from miniray._private.object_ref import ObjectRef
@@ -149,6 +150,10 @@ class RemoteFunction(Generic[R]):
         """
         return _OptionsWrapper(self, self._options, options)
 
+    def bind(self, *args: Any, **kwargs: Any) -> "dag.FunctionNode":
+        """A node of a DAG calling this function (see miniray.dag)."""
+        return dag.FunctionNode(self, args, kwargs)
+
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Submits a call of the function as a task; returns at once.
 
@@ -211,6 +216,10 @@ class _OptionsWrapper(Generic[R]):
         if self._spec is None:
             self._spec = task_spec_template(self._options, self._fn._name, self._fn._function_id)
         return self._fn._submit(w, self._spec, args, kwargs)
+
+    def bind(self, *args: Any, **kwargs: Any) -> "dag.FunctionNode":
+        """A node of a DAG calling this function with these options."""
+        return dag.FunctionNode(self, args, kwargs)
 
     def options(self, **options: Any) -> "_OptionsWrapper[R]":
         """These options with some more overridden."""
