@@ -604,3 +604,23 @@ def test_a_task_sees_its_assigned_resources(ray_shared):
     assert miniray.get(resources.remote()) == {"CPU": 0.5}
     assert miniray.get(resources.options(num_cpus=2).remote()) == {"CPU": 2.0}
     assert miniray.get_runtime_context().get_assigned_resources() == {}
+
+
+def test_list_named_actors(no_runtime):
+    from miniray.util import list_named_actors
+
+    @miniray.remote
+    class Named:
+        def ping(self):
+            return "pong"
+
+    miniray.init(num_cpus=1, namespace="mine")
+    a = Named.options(name="a").remote()
+    b = Named.options(name="b", namespace="theirs").remote()
+    Named.remote()  # unnamed: not listed
+    miniray.get([a.ping.remote(), b.ping.remote()])
+    assert list_named_actors() == ["a"]
+    assert sorted(list_named_actors(all_namespaces=True), key=lambda d: d["name"]) == [
+        {"name": "a", "namespace": "mine"}, {"name": "b", "namespace": "theirs"}]
+    miniray.kill(a)
+    assert wait_for(lambda: list_named_actors() == [])

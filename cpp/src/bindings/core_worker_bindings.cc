@@ -186,6 +186,14 @@ void RegisterCoreWorker(py::module_& m) {
           },
           py::arg("name"), py::arg("namespace"), "The ActorReply of a named actor.")
       .def(
+          "list_named_actors",
+          [](CoreWorker& cw, const std::string& ray_namespace, bool all_namespaces) {
+            return ToPython(ValueOrThrow(Released<StatusOr<rpc::NamedActorsReply>>(
+                [&] { return cw.ListNamedActors(ray_namespace, all_namespaces); })));
+          },
+          py::arg("namespace"), py::arg("all_namespaces") = false,
+          "A NamedActorsReply: the live named actors of a namespace, or of all.")
+      .def(
           "cancel_task",
           [](CoreWorker& cw, py::bytes object_id, bool force, bool recursive) {
             ThrowIfError(cw.CancelTask(IdFromBytes<ObjectID>(object_id), force, recursive));

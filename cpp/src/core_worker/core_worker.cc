@@ -372,6 +372,16 @@ StatusOr<rpc::ActorReply> CoreWorker::GetActor(const std::string& name,
   return std::move(*reply->mutable_actor_reply());
 }
 
+StatusOr<rpc::NamedActorsReply> CoreWorker::ListNamedActors(const std::string& ray_namespace,
+                                                             bool all_namespaces) {
+  rpc::ClientMessage m;
+  m.mutable_list_named_actors()->set_ray_namespace(ray_namespace);
+  m.mutable_list_named_actors()->set_all_namespaces(all_namespaces);
+  auto reply = Call(std::move(m));
+  if (!reply.ok()) return reply.status();
+  return std::move(*reply->mutable_named_actors_reply());
+}
+
 Status CoreWorker::KillActor(const ActorID& actor, bool no_restart) {
   rpc::ClientMessage m;
   m.mutable_kill_actor()->set_actor_id(actor.Binary());

@@ -95,6 +95,9 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   // NotFound when no live actor has that name in that namespace.
   StatusOr<rpc::ActorReply> GetActor(const std::string& name, const std::string& ray_namespace);
   Status KillActor(const ActorID& actor, bool no_restart);
+  // Live named actors in `ray_namespace`, or in every namespace.
+  StatusOr<rpc::NamedActorsReply> ListNamedActors(const std::string& ray_namespace,
+                                                  bool all_namespaces);
   // Asks the node to cancel the task that creates `object_id`.
   Status CancelTask(const ObjectID& object_id, bool force, bool recursive);
   // Worker side: true (once) if the node asked to cancel `task`.

@@ -116,6 +116,17 @@ bool ActorManager::CallEnded(const ActorID& id, const TaskID& call, bool exiting
          actor->inflight.empty();
 }
 
+std::vector<std::pair<std::string, std::string>> ActorManager::NamedActors(
+    const std::string& ray_namespace) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, id] : names_) {
+    if (!ray_namespace.empty() && key.first != ray_namespace) continue;
+    auto it = actors_.find(id);
+    if (it != actors_.end() && it->second.state != ActorEntry::kDead) out.push_back(key);
+  }
+  return out;
+}
+
 bool ActorManager::DropQueued(const ActorID& id, const TaskID& call) {
   ActorEntry* actor = Find(id);
   if (!actor) return false;

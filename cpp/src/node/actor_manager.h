@@ -77,6 +77,10 @@ class ActorManager {
                              bool* created);
   // NotFound when no live actor has the name in the namespace.
   StatusOr<ActorID> Lookup(const std::string& name, const std::string& ray_namespace) const;
+  // (namespace, name) of each live named actor, in `ray_namespace` only
+  // unless it is empty.
+  std::vector<std::pair<std::string, std::string>> NamedActors(
+      const std::string& ray_namespace) const;
   ActorEntry* Find(const ActorID& id);
   // The actor that `worker` is dedicated to, if any.
   ActorID ActorOf(const WorkerID& worker) const;

@@ -142,6 +142,8 @@ Status ValidateClientMessage(const rpc::ClientMessage& m, const ClientRole& role
     case M::kGetActor:
       if (m.get_actor().name().empty()) return Bad("an empty actor name");
       return Status::OK();
+    case M::kListNamedActors:
+      return Status::OK();
     case M::kKillActor:
       return CheckId<ActorID>(m.kill_actor().actor_id(), "actor_id");
     case M::kCancelTask:

@@ -110,6 +110,20 @@ Status NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m)
     case rpc::ClientMessage::kCreateActor:
       CreateActorLocked(conn, request_id, std::move(*m.mutable_create_actor()));
       break;
+    case rpc::ClientMessage::kListNamedActors: {
+      rpc::NodeMessage reply;
+      reply.set_request_id(request_id);
+      auto* r = reply.mutable_named_actors_reply();
+      const auto& q = m.list_named_actors();
+      for (const auto& [ns, name] :
+           actors_.NamedActors(q.all_namespaces() ? std::string() : q.ray_namespace())) {
+        auto* a = r->add_actors();
+        a->set_name(name);
+        a->set_ray_namespace(ns);
+      }
+      conn->Send(std::move(reply));
+      break;
+    }
     case rpc::ClientMessage::kGetActor:
       GetActorLocked(conn, request_id, m.get_actor());
       break;

@@ -98,11 +98,11 @@ int RoundTripEveryBody() {
 }
 
 TEST(NodeProtoTest, EveryClientMessageRoundTripsThroughAFrame) {
-  EXPECT_EQ(RoundTripEveryBody<rpc::ClientMessage>(), 18);
+  EXPECT_EQ(RoundTripEveryBody<rpc::ClientMessage>(), 19);
 }
 
 TEST(NodeProtoTest, EveryNodeMessageRoundTripsThroughAFrame) {
-  EXPECT_EQ(RoundTripEveryBody<rpc::NodeMessage>(), 9);
+  EXPECT_EQ(RoundTripEveryBody<rpc::NodeMessage>(), 10);
 }
 
 TEST(NodeProtoTest, ConfigRoundTrips) {
