@@ -101,6 +101,7 @@ std::vector<std::string> Seeds() {
   add([&](auto& m) { m.mutable_kv_get()->set_key("fn:1"); });
   add([&](auto& m) { m.mutable_get_resources(); });
   add([&](auto& m) { m.mutable_get_actor()->set_name("a"); });
+  add([&](auto& m) { m.mutable_list_named_actors()->set_all_namespaces(true); });
   add([&](auto& m) { m.mutable_kill_actor()->set_actor_id(actor.Binary()); });
   add([&](auto& m) { m.mutable_cancel_task()->set_object_id(ret.Binary()); });
   add([&](auto& m) {
