@@ -126,3 +126,38 @@ def test_unsupported_keys_and_options_are_refused_clearly(no_runtime, tmp_path):
 def test_logging_level_configures_the_miniray_logger(no_runtime):
     miniray.init(num_cpus=1, logging_level=logging.WARNING)
     assert logging.getLogger("miniray").level == logging.WARNING
+
+
+def test_worker_process_setup_hook_runs_once_in_each_worker(no_runtime, tmp_path):
+    marker = tmp_path / "hooked"
+
+    def hook():
+        with open(marker, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        os.environ["HOOKED"] = "yes"
+
+    @miniray.remote
+    def where():
+        return os.getpid(), os.environ.get("HOOKED")
+
+    miniray.init(num_cpus=2, runtime_env={"worker_process_setup_hook": hook})
+    results = miniray.get([where.remote() for _ in range(20)])
+    assert {hooked for _, hooked in results} == {"yes"}
+    hooked_pids = marker.read_text().split()
+    assert len(hooked_pids) == len(set(hooked_pids))  # once per process
+    assert {str(pid) for pid, _ in results} <= set(hooked_pids)
+    with pytest.raises(ValueError, match="only supported for a whole job"):
+        where.options(runtime_env={"worker_process_setup_hook": hook})
+
+
+def test_a_failing_setup_hook_fails_the_jobs_tasks_clearly(no_runtime):
+    def broken_hook():
+        raise RuntimeError("the setup hook is broken")
+
+    @miniray.remote
+    def anything():
+        return 1
+
+    miniray.init(num_cpus=1, runtime_env={"worker_process_setup_hook": broken_hook})
+    with pytest.raises(RuntimeEnvSetupError, match="the setup hook is broken"):
+        miniray.get(anything.remote(), timeout=60)

@@ -15,6 +15,12 @@ Supported keys:
                   imports from. A failed install fails the task with
                   RuntimeEnvSetupError, as Ray's does.
 
+    worker_process_setup_hook
+                  (job level only: init(runtime_env=...)) a function, or
+                  "module.function", run once in each worker process as it
+                  starts; one that raises makes the job's tasks fail with
+                  RuntimeEnvSetupError (with its traceback).
+
 conda, container and image_uri are refused with a clear error (miniray has
 no conda or container support); any other key is refused too.
 
@@ -38,7 +44,8 @@ from typing import Any, Dict, List
 
 from miniray import exceptions
 
-SUPPORTED = ("env_vars", "working_dir", "py_modules", "pip")
+SUPPORTED = ("env_vars", "working_dir", "py_modules", "pip", "worker_process_setup_hook")
+SETUP_HOOK = "worker_process_setup_hook"
 _REFUSED = {
     "conda": "conda environments are not supported by miniray; use 'pip'",
     "container": "containers are not supported by miniray",
@@ -47,9 +54,10 @@ _REFUSED = {
 }
 
 
-def validate(env: Any, where: str = "runtime_env") -> Dict[str, Any]:
+def validate(env: Any, where: str = "runtime_env", job_level: bool = False) -> Dict[str, Any]:
     """The runtime_env checked and made plain JSON (absolute paths, module
-    objects as paths). Raises TypeError/ValueError naming the key."""
+    objects as paths), but for a job's setup hook (see setup_hook_env).
+    Raises TypeError/ValueError naming the key."""
     if env is None:
         return {}
     if not isinstance(env, dict):
@@ -63,8 +71,48 @@ def validate(env: Any, where: str = "runtime_env") -> Dict[str, Any]:
                              f"{', '.join(SUPPORTED)}")
         if value is None:
             continue
+        if key == SETUP_HOOK:
+            if not job_level:
+                raise ValueError(f"{where}[{key!r}] is only supported for a whole job: "
+                                 "pass it to init(runtime_env=...)")
+            if not (callable(value) or isinstance(value, str)):
+                raise TypeError(f"{where}[{key!r}] must be a function or a "
+                                f"'module.function' string, got {value!r}")
+            out[key] = value
+            continue
         out[key] = _VALIDATORS[key](value, f"{where}[{key!r}]")
     return out
+
+
+def setup_hook_env(env: Dict[str, Any]) -> Dict[str, str]:
+    """The worker environment variable that carries a job's setup hook
+    (pickled, or its "module.function" name), and the runtime_env without
+    it (what tasks inherit)."""
+    hook = env.pop(SETUP_HOOK, None)
+    if hook is None:
+        return {}
+    if isinstance(hook, str):
+        return {"MINIRAY_SETUP_HOOK": "name:" + hook}
+    import base64
+    from miniray._private import serialization
+    pickled = serialization.pickle_code(hook, "worker_process_setup_hook")
+    return {"MINIRAY_SETUP_HOOK": "pickle:" + base64.b64encode(pickled).decode()}
+
+
+def run_setup_hook() -> None:
+    """In a starting worker process: runs the job's setup hook, if any."""
+    spec = os.environ.pop("MINIRAY_SETUP_HOOK", "")
+    if not spec:
+        return
+    kind, _, data = spec.partition(":")
+    if kind == "name":
+        module, _, attr = data.rpartition(".")
+        hook = getattr(importlib.import_module(module), attr)
+    else:
+        import base64
+        import pickle
+        hook = pickle.loads(base64.b64decode(data))
+    hook()
 
 
 def _env_vars(value, where):

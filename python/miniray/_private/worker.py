@@ -205,10 +205,12 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         check_number("num_gpus", num_gpus)
         check_number("object_store_memory", object_store_memory, integer=True, maximum=2 ** 62)
         check_resources(resources)
-        runtime_env = runtime_env_mod.validate(runtime_env, "init(runtime_env)")
+        runtime_env = runtime_env_mod.validate(runtime_env, "init(runtime_env)", job_level=True)
+        hook_env = runtime_env_mod.setup_hook_env(runtime_env)  # (removed from runtime_env)
         _check_init_options(kwargs)
         namespace = namespace or "default"
         env = job_worker_env(runtime_env, namespace, kwargs.get("log_to_driver") is not False)
+        env += [f"{k}={v}" for k, v in hook_env.items()]
         if address not in (None, "local"):
             if num_cpus is not None or num_gpus is not None or resources or object_store_memory:
                 raise ValueError("When connecting to an existing cluster, num_cpus, num_gpus, "

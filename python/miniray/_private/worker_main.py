@@ -110,6 +110,12 @@ def main():
     from miniray._private import worker as worker_mod
     from miniray._private import executor
 
+    # The job's worker_process_setup_hook, before this worker registers: if
+    # it raises, the worker never starts and the job's tasks fail with
+    # RuntimeEnvSetupError and this traceback (see the node's WorkerPool).
+    from miniray._private import runtime_env
+    runtime_env.run_setup_hook()
+
     w = worker_mod.global_worker
     # miniray.cancel: the CoreWorker signals the main thread once it has
     # recorded a request (installed first: SIGUSR2 would otherwise kill).
