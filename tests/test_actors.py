@@ -624,3 +624,68 @@ def test_list_named_actors(no_runtime):
         {"name": "a", "namespace": "mine"}, {"name": "b", "namespace": "theirs"}]
     miniray.kill(a)
     assert wait_for(lambda: list_named_actors() == [])
+
+
+def test_max_pending_calls_refuses_one_call_too_many(ray_shared):
+    from miniray.exceptions import PendingCallsLimitExceeded
+
+    @miniray.remote(max_pending_calls=2)
+    class Slow:
+        def work(self):
+            time.sleep(0.3)
+            return 1
+
+    s = Slow.remote()
+    first, second = s.work.remote(), s.work.remote()
+    with pytest.raises(PendingCallsLimitExceeded, match="max_pending_calls"):
+        s.work.remote()
+    assert miniray.get([first, second]) == [1, 1]
+    assert miniray.get(s.work.remote()) == 1  # room again once they finished
+
+
+def test_concurrency_groups_run_their_calls_apart(ray_shared):
+    import threading
+
+    @miniray.remote(concurrency_groups={"io": 2, "compute": 1})
+    class Server:
+        @miniray.method(concurrency_group="io")
+        def fetch(self):
+            start = time.monotonic()
+            time.sleep(0.4)
+            return threading.current_thread().name, start
+
+        @miniray.method(concurrency_group="compute")
+        def crunch(self):
+            start = time.monotonic()
+            time.sleep(0.4)
+            return threading.current_thread().name, start
+
+        def default(self):
+            return threading.current_thread().name, time.monotonic()
+
+    s = Server.remote()
+    miniray.get(s.default.remote())  # created
+    fetches = [s.fetch.remote(), s.fetch.remote()]
+    crunches = [s.crunch.remote(), s.crunch.remote()]
+    default = s.default.remote()
+    (f1, t1), (f2, t2) = miniray.get(fetches)
+    (c1, u1), (c2, u2) = miniray.get(crunches)
+    name, _ = miniray.get(default)
+    assert abs(t1 - t2) < 0.3  # "io" runs two at once
+    assert abs(u1 - u2) >= 0.35  # "compute" one at a time
+    assert f1.startswith("actor-io") and c1.startswith("actor-compute")
+    assert not name.startswith(("actor-io", "actor-compute"))
+    # .options() picks a group per call; an unknown group is an error.
+    via_options = s.default.options(concurrency_group="io").remote()
+    assert miniray.get(via_options)[0].startswith("actor-io")
+    with pytest.raises(ValueError, match="not one of the actor's"):
+        s.default.options(concurrency_group="nope").remote()
+
+    @miniray.remote(concurrency_groups={"io": 1})
+    class Misconfigured:
+        @miniray.method(concurrency_group="disk")
+        def read(self):
+            return 1
+
+    with pytest.raises(ValueError, match="does not define"):
+        Misconfigured.remote()

@@ -18,7 +18,7 @@ from typing import Any, Dict, Generic, Optional, TypeVar
 import _miniray_core
 from _miniray_core import rpc
 
-from miniray import dag
+from miniray import dag, exceptions
 from miniray._private import serialization
 from miniray._private import worker as worker_mod
 from miniray._private.object_ref import ObjectRef
@@ -55,8 +55,8 @@ def method(*args, **options):
         max_task_retries, retry_exceptions: as the actor options.
         priority: as the task option (a miniray extension): calls waiting
             for this actor run higher priorities first.
-        name, concurrency_group, enable_task_events: accepted for Ray
-            compatibility.
+        concurrency_group: the actor's concurrency group the calls run in.
+        name, enable_task_events: accepted for Ray compatibility.
 
     Raises:
         TypeError: positional arguments other than the method itself.
@@ -171,10 +171,19 @@ class ActorClass(Generic[T]):
             raise ValueError("max_concurrency must be >= 1")
         # Placement needs 1 CPU unless num_cpus is given; a running actor
         # holds num_cpus (default 0) and its GPUs and custom resources.
+        groups = options.get("concurrency_groups") or {}
+        for method_name, method_options in self._methods.items():
+            group = method_options.get("concurrency_group")
+            if group and group not in groups:
+                raise ValueError(f"{self.__name__}.{method_name} is in concurrency group "
+                                 f"{group!r}, which the actor does not define "
+                                 f"(concurrency_groups={groups})")
         metadata = pickle.dumps({
             "class_name": self.__name__,
             "methods": self._methods,
             "max_task_retries": options.get("max_task_retries") or 0,
+            "max_pending_calls": options.get("max_pending_calls") or -1,
+            "concurrency_groups": sorted(groups),
         })
         blob, deps, contained, keep = serialize_args(w, args, kwargs, f"{self.__name__}.__init__")
         spec = rpc.TaskSpec(
@@ -194,6 +203,7 @@ class ActorClass(Generic[T]):
                 ray_namespace=namespace,
                 lifetime_resources=resource_demand(options, 0.0),
                 handle_metadata=metadata,
+                concurrency_groups=groups,
             ),
         )
         reply = w.core.create_actor(spec, bool(options.get("get_if_exists")))
@@ -263,6 +273,7 @@ class ActorHandle(Generic[T]):
         self._handle_ref = handle_ref  # keeps the actor alive while we live
         # Per method: its default options and their TaskSpec template.
         self._templates: Dict[str, tuple] = {}
+        self._pending: list = []  # unfinished calls, with max_pending_calls
 
     @classmethod
     def _owned(cls, actor_id: bytes, metadata) -> "ActorHandle":
@@ -271,7 +282,7 @@ class ActorHandle(Generic[T]):
                    ObjectRef(_miniray_core.actor_handle_id(actor_id), w.core))
 
     def __getattr__(self, name: str) -> ActorMethod:
-        if name in ("_actor_id", "_metadata", "_handle_ref", "_templates"):
+        if name in ("_actor_id", "_metadata", "_handle_ref", "_templates", "_pending"):
             raise AttributeError(name)
         cached = self._templates.get(name)
         if cached is not None:
@@ -300,14 +311,41 @@ class ActorHandle(Generic[T]):
             num_returns=1 if num_returns is None else int(num_returns),
             max_retries=int(retries),
             priority=int(options.get("priority") or 0),
+            concurrency_group=self._concurrency_group(method_name, options),
         ))
+
+    def _concurrency_group(self, method_name: str, options: Dict[str, Any]) -> str:
+        group = options.get("concurrency_group") or ""
+        if group and group not in self._metadata.get("concurrency_groups", ()):
+            raise ValueError(f"concurrency group {group!r} of {method_name}() is not one "
+                             f"of the actor's: {self._metadata.get('concurrency_groups', [])}")
+        return group
 
     def _submit(self, template: SpecTemplate, args, kwargs):
         w = worker_mod._ensure_connected()
+        limit = self._metadata.get("max_pending_calls", -1)
+        if limit > 0:
+            self._check_pending_calls(w, limit)
         blob, deps, contained, keep = serialize_args(w, args, kwargs, template)
         ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep
-        return worker_mod.refs_for_returns(w, ids, template.num_returns)
+        refs = worker_mod.refs_for_returns(w, ids, template.num_returns)
+        if limit > 0 and refs is not None:
+            self._pending.append(refs if isinstance(refs, ObjectRef) else refs[0])
+        return refs
+
+    def _check_pending_calls(self, w, limit: int) -> None:
+        """max_pending_calls (as Ray): calls from this handle that have not
+        finished are counted; one more than `limit` is refused."""
+        pending = self._pending
+        if len(pending) >= limit:
+            flags = w.core.wait([r._id for r in pending], len(pending), 0.0)
+            pending[:] = [r for r, done in zip(pending, flags) if not done]
+        if len(pending) >= limit:
+            raise exceptions.PendingCallsLimitExceeded(
+                f"The actor {self._metadata['class_name']} ({self._actor_id.hex()}) has "
+                f"{len(pending)} calls pending from this handle, its max_pending_calls "
+                f"({limit}); wait for some before submitting more.")
 
     def __reduce__(self):
         # The value holding this handle keeps the actor alive.

@@ -86,6 +86,22 @@ def validate_options(options: Dict[str, Any], allowed: Iterable[str], what: str)
         check_number(key, options.get(key), integer=True, minimum=-1)
     check_number("max_concurrency", options.get("max_concurrency"), integer=True, minimum=1)
     check_number("priority", options.get("priority"), integer=True, minimum=-INT32_MAX - 1)
+    check_number("max_pending_calls", options.get("max_pending_calls"), integer=True,
+                 minimum=-1)
+    groups = options.get("concurrency_groups")
+    if groups is not None:
+        if not isinstance(groups, dict) or not groups:
+            raise TypeError(f"concurrency_groups must be a dict of group name to limit, "
+                            f"got {groups!r}")
+        for name, limit in groups.items():
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"concurrency_groups: a group name must be a string, "
+                                f"got {name!r}")
+            check_number(f"concurrency_groups[{name!r}]", limit, allow_none=False,
+                         integer=True, minimum=1)
+    group = options.get("concurrency_group")
+    if group is not None and not isinstance(group, str):
+        raise TypeError(f"concurrency_group must be a string, got {group!r}")
     check_resources(options.get("resources"))
     rex = options.get("retry_exceptions")
     if rex is not None and not isinstance(rex, (bool, list, tuple)):

@@ -392,8 +392,13 @@ def remote(*args, **options):
             (default 0; -1: forever).
         max_concurrency: calls run at once (threads, or tasks on the event
             loop of an async actor; default 1, 1000 for async actors).
-        max_pending_calls, concurrency_groups: accepted for Ray
-            compatibility; not enforced yet.
+        max_pending_calls: calls a handle may have unfinished; one more
+            raises PendingCallsLimitExceeded (default -1: no limit).
+        concurrency_groups: {"name": limit}: named groups of methods, each
+            running up to `limit` calls at once (threads, or tasks on an
+            async actor's loop), apart from the default max_concurrency;
+            a method joins one with @method(concurrency_group="name") or
+            `.options(concurrency_group="name")`.
 
     Returns:
         A RemoteFunction or ActorClass; with options only, a decorator that

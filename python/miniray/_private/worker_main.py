@@ -68,14 +68,22 @@ class _PrefixedStream:
 def _actor_runner(w, executor, options):
     """How this actor runs its calls: one at a time in this thread (the
     default), on a pool of max_concurrency threads, or on one asyncio event
-    loop for async actors (at most max_concurrency calls at once)."""
+    loop for async actors (at most max_concurrency calls at once). With
+    concurrency_groups, each group has its own pool (or limit on the loop),
+    and calls of no group share the default one."""
     concurrency = max(1, options.max_concurrency)
+    groups = dict(options.concurrency_groups)
+
+    def group_of(task):
+        return task.spec.concurrency_group if groups else ""
+
     if options.is_asyncio:
         import asyncio
         import threading
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, name="actor-loop", daemon=True).start()
-        limit = asyncio.Semaphore(concurrency)
+        limits = {"": asyncio.Semaphore(concurrency)}
+        limits.update({name: asyncio.Semaphore(n) for name, n in groups.items()})
 
         def watch_cancels():  # miniray.cancel of a running call
             w.core.enable_cancel_notices()
@@ -87,15 +95,23 @@ def _actor_runner(w, executor, options):
 
         threading.Thread(target=watch_cancels, name="actor-cancels", daemon=True).start()
 
-        async def limited(task):
+        async def limited(task, limit):
             async with limit:
                 await executor.execute_task_async(w, task)
 
-        return lambda w_, task: asyncio.run_coroutine_threadsafe(limited(task), loop)
-    if concurrency > 1:
+        def run_async(w_, task):
+            limit = limits.get(group_of(task), limits[""])
+            return asyncio.run_coroutine_threadsafe(limited(task, limit), loop)
+        return run_async
+    if concurrency > 1 or groups:
         from concurrent.futures import ThreadPoolExecutor
-        pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="actor")
-        return lambda w_, task: pool.submit(executor.execute_task, w_, task)
+        pools = {"": ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="actor")}
+        pools.update({name: ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"actor-{name}")
+                      for name, n in groups.items()})
+
+        def run_threaded(w_, task):
+            return pools.get(group_of(task), pools[""]).submit(executor.execute_task, w_, task)
+        return run_threaded
     return executor.execute_task
 
 
