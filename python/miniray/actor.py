@@ -25,7 +25,8 @@ from miniray._private.object_ref import ObjectRef
 from miniray._private.ray_option_utils import (
     ACTOR_OPTIONS, METHOD_OPTIONS, check_number, resource_demand, validate_options)
 from miniray._private.remote_function import (
-    SpecTemplate, export_function, runtime_env_json, serialize_args)
+    SpecTemplate, export_function, never_schedulable, runtime_env_json, serialize_args,
+    set_placement)
 
 T = TypeVar("T")
 
@@ -206,6 +207,13 @@ class ActorClass(Generic[T]):
                 concurrency_groups=groups,
             ),
         )
+        captured = w.current_capture_group if w.mode == worker_mod.WORKER else None
+        set_placement(spec, options, captured if options.get("scheduling_strategy") is None
+                      else None)
+        reason = never_schedulable(options)
+        if reason:
+            raise exceptions.ActorUnschedulableError(
+                f"The actor {self.__name__} cannot be scheduled: {reason}.")
         reply = w.core.create_actor(spec, bool(options.get("get_if_exists")))
         del keep
         return ActorHandle._owned(reply.actor_id, pickle.loads(reply.handle_metadata))

@@ -169,9 +169,20 @@ class PendingCallsLimitExceeded(RayError):
     """Too many calls are queued on the actor."""
 
 
+class TaskUnschedulableError(RayError):
+    """The task can never be scheduled (e.g. a hard affinity to a node that
+    is not in the cluster)."""
+
+
+class ActorUnschedulableError(RayError):
+    """The actor can never be scheduled (e.g. a hard affinity to a node that
+    is not in the cluster)."""
+
+
 __all__ = [
     "RayError", "RaySystemError", "RayTaskError", "RayActorError", "ActorDiedError",
     "ActorUnavailableError", "WorkerCrashedError", "TaskCancelledError", "GetTimeoutError",
     "ObjectStoreFullError", "OutOfMemoryError", "ObjectLostError", "ObjectFreedError",
     "OwnerDiedError", "RuntimeEnvSetupError", "PendingCallsLimitExceeded",
+    "TaskUnschedulableError", "ActorUnschedulableError",
 ]

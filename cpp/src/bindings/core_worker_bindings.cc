@@ -186,6 +186,26 @@ void RegisterCoreWorker(py::module_& m) {
           },
           py::arg("name"), py::arg("namespace"), "The ActorReply of a named actor.")
       .def(
+          "create_placement_group",
+          [](CoreWorker& cw, const PyMessage& request) {
+            ThrowIfError(cw.CreatePlacementGroup(
+                MessageAs<rpc::CreatePlacementGroupRequest>(request)));
+          },
+          py::arg("request"), "Asks the node to reserve a placement group's bundles.")
+      .def(
+          "remove_placement_group",
+          [](CoreWorker& cw, py::bytes placement_group_id) {
+            ThrowIfError(cw.RemovePlacementGroup(std::string(placement_group_id)));
+          },
+          py::arg("placement_group_id"))
+      .def(
+          "placement_group_table",
+          [](CoreWorker& cw) {
+            return ToPython(ValueOrThrow(Released<StatusOr<rpc::PlacementGroupTableReply>>(
+                [&] { return cw.PlacementGroupTable(); })));
+          },
+          "The node's PlacementGroupTableReply.")
+      .def(
           "list_named_actors",
           [](CoreWorker& cw, const std::string& ray_namespace, bool all_namespaces) {
             return ToPython(ValueOrThrow(Released<StatusOr<rpc::NamedActorsReply>>(

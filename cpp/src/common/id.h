@@ -42,6 +42,23 @@ class BaseID {
                 binary.size() < N ? binary.size() : N);
     return id;
   }
+  // The inverse of Hex(); the nil ID unless `hex` is 2 * kSize hex digits.
+  static T FromHex(std::string_view hex) {
+    T id;
+    if (hex.size() != 2 * N) return id;
+    auto digit = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    for (size_t i = 0; i < N; ++i) {
+      int hi = digit(hex[2 * i]), lo = digit(hex[2 * i + 1]);
+      if (hi < 0 || lo < 0) return T();
+      id.bytes_[i] = static_cast<uint8_t>(hi << 4 | lo);
+    }
+    return id;
+  }
   // False (leaving `out` alone) unless `binary` holds exactly kSize bytes.
   static bool Parse(std::string_view binary, T* out) {
     if (binary.size() != N) return false;
@@ -103,6 +120,7 @@ class NodeID : public BaseID<NodeID, 16> {};
 class WorkerID : public BaseID<WorkerID, 16> {};
 class ActorID : public BaseID<ActorID, 16> {};
 class TaskID : public BaseID<TaskID, 16> {};
+class PlacementGroupID : public BaseID<PlacementGroupID, 16> {};
 
 // TaskID (16 bytes) followed by a 4-byte little-endian index. Index 0 is
 // never a task return: puts use a random prefix and index 0, task returns

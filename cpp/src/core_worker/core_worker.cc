@@ -372,6 +372,26 @@ StatusOr<rpc::ActorReply> CoreWorker::GetActor(const std::string& name,
   return std::move(*reply->mutable_actor_reply());
 }
 
+Status CoreWorker::CreatePlacementGroup(rpc::CreatePlacementGroupRequest request) {
+  rpc::ClientMessage m;
+  *m.mutable_create_placement_group() = std::move(request);
+  return Send(std::move(m));
+}
+
+Status CoreWorker::RemovePlacementGroup(const std::string& placement_group_id) {
+  rpc::ClientMessage m;
+  m.mutable_remove_placement_group()->set_placement_group_id(placement_group_id);
+  return Send(std::move(m));
+}
+
+StatusOr<rpc::PlacementGroupTableReply> CoreWorker::PlacementGroupTable() {
+  rpc::ClientMessage m;
+  m.mutable_placement_group_table();
+  auto reply = Call(std::move(m));
+  if (!reply.ok()) return reply.status();
+  return std::move(*reply->mutable_placement_group_table_reply());
+}
+
 StatusOr<rpc::NamedActorsReply> CoreWorker::ListNamedActors(const std::string& ray_namespace,
                                                              bool all_namespaces) {
   rpc::ClientMessage m;

@@ -95,6 +95,11 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   // NotFound when no live actor has that name in that namespace.
   StatusOr<rpc::ActorReply> GetActor(const std::string& name, const std::string& ray_namespace);
   Status KillActor(const ActorID& actor, bool no_restart);
+  // Placement groups: reserve (the group is pending until it fits), remove,
+  // and the node's table of them.
+  Status CreatePlacementGroup(rpc::CreatePlacementGroupRequest request);
+  Status RemovePlacementGroup(const std::string& placement_group_id);
+  StatusOr<rpc::PlacementGroupTableReply> PlacementGroupTable();
   // Live named actors in `ray_namespace`, or in every namespace.
   StatusOr<rpc::NamedActorsReply> ListNamedActors(const std::string& ray_namespace,
                                                   bool all_namespaces);

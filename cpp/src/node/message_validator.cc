@@ -39,6 +39,13 @@ Status CheckResources(const Map& resources, const char* what) {
   return Status::OK();
 }
 
+constexpr int kMaxBundles = 1000;
+
+Status CheckPlacementGroupId(const std::string& id, bool allow_empty) {
+  if (allow_empty && id.empty()) return Status::OK();
+  return CheckId<PlacementGroupID>(id, "placement_group_id");
+}
+
 Status CheckRetries(int32_t n, const char* what) {
   if (n < -1) return Bad(std::string(what) + " must be >= -1, got " + std::to_string(n));
   return Status::OK();
@@ -64,6 +71,11 @@ Status ValidateTaskSpec(const rpc::TaskSpec& spec) {
   MINIRAY_RETURN_IF_ERROR(CheckRetries(spec.max_retries(), "max_retries"));
   if (spec.type() != rpc::NORMAL_TASK) {
     MINIRAY_RETURN_IF_ERROR(CheckId<ActorID>(spec.actor_id(), "actor_id"));
+  }
+  MINIRAY_RETURN_IF_ERROR(CheckPlacementGroupId(spec.placement_group_id(), true));
+  if (spec.placement_group_bundle_index() < -1 ||
+      spec.placement_group_bundle_index() >= kMaxBundles) {
+    return Bad("placement_group_bundle_index out of range");
   }
   if (spec.type() == rpc::ACTOR_CREATION_TASK) {
     const auto& actor = spec.actor_creation_task_spec();
@@ -143,6 +155,26 @@ Status ValidateClientMessage(const rpc::ClientMessage& m, const ClientRole& role
       if (m.get_actor().name().empty()) return Bad("an empty actor name");
       return Status::OK();
     case M::kListNamedActors:
+      return Status::OK();
+    case M::kCreatePlacementGroup: {
+      const auto& pg = m.create_placement_group();
+      MINIRAY_RETURN_IF_ERROR(CheckPlacementGroupId(pg.placement_group_id(), false));
+      if (pg.bundles_size() == 0 || pg.bundles_size() > kMaxBundles) {
+        return Bad("a placement group has 1 to 1000 bundles");
+      }
+      for (const auto& b : pg.bundles()) {
+        MINIRAY_RETURN_IF_ERROR(CheckResources(b.resources(), "a bundle"));
+        for (const auto& [name, amount] : b.resources()) {
+          if (name.find("_group_") != std::string::npos) {
+            return Bad("a bundle asks for a placement group's own resource " + name);
+          }
+        }
+      }
+      return Status::OK();
+    }
+    case M::kRemovePlacementGroup:
+      return CheckPlacementGroupId(m.remove_placement_group().placement_group_id(), false);
+    case M::kPlacementGroupTable:
       return Status::OK();
     case M::kKillActor:
       return CheckId<ActorID>(m.kill_actor().actor_id(), "actor_id");

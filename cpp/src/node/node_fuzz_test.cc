@@ -102,6 +102,21 @@ std::vector<std::string> Seeds() {
   add([&](auto& m) { m.mutable_get_resources(); });
   add([&](auto& m) { m.mutable_get_actor()->set_name("a"); });
   add([&](auto& m) { m.mutable_list_named_actors()->set_all_namespaces(true); });
+  const std::string pg = PlacementGroupID::FromRandom().Binary();
+  add([&](auto& m) {
+    auto* g = m.mutable_create_placement_group();
+    g->set_placement_group_id(pg);
+    (*g->add_bundles()->mutable_resources())["CPU"] = 1;
+  });
+  add([&](auto& m) {
+    auto* s = m.mutable_submit_task();
+    s->set_task_id(TaskID::FromRandom().Binary());
+    s->set_num_returns(1);
+    s->set_placement_group_id(pg);
+    s->set_placement_group_bundle_index(0);
+  });
+  add([&](auto& m) { m.mutable_placement_group_table(); });
+  add([&](auto& m) { m.mutable_remove_placement_group()->set_placement_group_id(pg); });
   add([&](auto& m) { m.mutable_kill_actor()->set_actor_id(actor.Binary()); });
   add([&](auto& m) { m.mutable_cancel_task()->set_object_id(ret.Binary()); });
   add([&](auto& m) {
@@ -245,7 +260,27 @@ TEST(NodeFuzzTest, MutatedMessagesNeverCrashOrCorruptTheNode) {
   EXPECT_EQ(stats.num_objects, 0u);
   EXPECT_EQ(stats.store_used, 0u);
   EXPECT_EQ(stats.num_pending_tasks, 0u);
+  // Placement groups are reservations that may outlive their clients (the
+  // detached ones, by design): once removed, every CPU is free again.
+  auto admin = node->ConnectLocal([&](rpc::NodeMessage&& m) { answer = std::move(m); });
+  rpc::ClientMessage table;
+  table.set_request_id(43);
+  table.mutable_placement_group_table();
+  node->Handle(admin.get(), std::move(table));
+  ASSERT_EQ(answer.request_id(), 43u);
+  rpc::PlacementGroupTableReply groups = answer.placement_group_table_reply();
+  for (const auto& g : groups.groups()) {
+    rpc::ClientMessage remove;
+    remove.mutable_remove_placement_group()->set_placement_group_id(g.placement_group_id());
+    node->Handle(admin.get(), std::move(remove));
+  }
+  rpc::ClientMessage resources;
+  resources.set_request_id(44);
+  resources.mutable_get_resources();
+  node->Handle(admin.get(), std::move(resources));
+  ASSERT_EQ(answer.request_id(), 44u);
   EXPECT_EQ(answer.resources_reply().available().at("CPU"), 4);
+  node->Disconnect(admin.get());
 }
 
 }  // namespace

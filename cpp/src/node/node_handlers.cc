@@ -110,6 +110,16 @@ Status NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m)
     case rpc::ClientMessage::kCreateActor:
       CreateActorLocked(conn, request_id, std::move(*m.mutable_create_actor()));
       break;
+    case rpc::ClientMessage::kCreatePlacementGroup:
+      CreatePlacementGroupLocked(conn, m.create_placement_group());
+      break;
+    case rpc::ClientMessage::kRemovePlacementGroup:
+      RemovePlacementGroupLocked(
+          PlacementGroupID::FromBinary(m.remove_placement_group().placement_group_id()));
+      break;
+    case rpc::ClientMessage::kPlacementGroupTable:
+      PlacementGroupTableLocked(conn, request_id);
+      break;
     case rpc::ClientMessage::kListNamedActors: {
       rpc::NodeMessage reply;
       reply.set_request_id(request_id);
@@ -289,6 +299,12 @@ void NodeRuntime::EndJobLocked(const JobID& job) {
     FailTaskLocked(id, rpc::TASK_CANCELLED,
                    "Task '" + task->spec.Name() + "' was cancelled: " + why + ".");
   }
+  // Its placement groups go, but detached ones.
+  for (const auto& g : scheduler_.PlacementGroupTable()) {
+    if (g.job == job && !g.detached && g.state != PlacementGroup::kRemoved) {
+      RemovePlacementGroupLocked(PlacementGroupID::FromHex(g.id_hex));
+    }
+  }
   // Its workers go, but those of its detached actors.
   for (const auto& [id, client] : clients_) {
     if (client->kind != rpc::TASK_WORKER || client->job != job) continue;
@@ -315,9 +331,18 @@ void NodeRuntime::FailTasksWaitingForWorkersLocked(const JobID& job, const std::
 // ---------------------------------------------------------------------------
 // Tasks
 
+ResourceSet NodeRuntime::DemandOf(const TaskSpecification& spec,
+                                  const google::protobuf::Map<std::string, double>& amounts) {
+  ResourceSet demand = ResourceSet::FromMap(amounts);
+  const std::string& pg = spec.message().placement_group_id();
+  if (pg.empty()) return demand;
+  return PlacementGroups::Rewrite(demand, PlacementGroupID::FromBinary(pg).Hex(),
+                                  spec.message().placement_group_bundle_index());
+}
+
 void NodeRuntime::SubmitToSchedulerLocked(const TaskSpecification& spec) {
   scheduler_.SubmitTask(spec.TaskId(), spec.Name(),
-                        ResourceSet::FromMap(spec.message().required_resources()),
+                        DemandOf(spec, spec.message().required_resources()),
                         objects_->Missing(spec.Dependencies()),
                         JobID::FromBinary(spec.message().job_id()), spec.message().priority());
   schedule_needed_ = true;
@@ -451,7 +476,7 @@ Status NodeRuntime::TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m) 
                               m.creation_error());
     } else if (entry->state != ActorEntry::kDead) {
       scheduler_.ActorCreated(conn->worker_id,
-                              ResourceSet::FromMap(entry->options().lifetime_resources()));
+                              DemandOf(entry->creation, entry->options().lifetime_resources()));
       actors_.Created(actor);
       FlushActorLocked(actor);
     }
@@ -642,6 +667,51 @@ void NodeRuntime::ActorHandlesGoneLocked(const ActorID& id) {
     case ActorManager::HandlesGoneAction::kNothing:
       return;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Placement groups (the bookkeeping is the Scheduler's: placement_groups.h)
+
+void NodeRuntime::CreatePlacementGroupLocked(ClientConnection* conn,
+                                             const rpc::CreatePlacementGroupRequest& m) {
+  PlacementGroup g;
+  g.id_hex = PlacementGroupID::FromBinary(m.placement_group_id()).Hex();
+  g.name = m.name();
+  g.strategy = static_cast<PlacementStrategy>(m.strategy());
+  for (const auto& b : m.bundles()) g.bundles.push_back(ResourceSet::FromMap(b.resources()));
+  g.job = conn->job;
+  g.detached = m.detached();
+  (void)scheduler_.AddPlacementGroup(std::move(g));  // an id in use: nothing happens
+  schedule_needed_ = true;
+}
+
+void NodeRuntime::RemovePlacementGroupLocked(const PlacementGroupID& id) {
+  std::vector<WorkerID> holders;
+  if (!scheduler_.RemovePlacementGroup(id.Hex(), &holders)) return;
+  // What runs in the group stops, as Ray stops it: its workers are killed
+  // (their tasks fail or retry, their actors die or restart).
+  for (const auto& worker : holders) {
+    if (ClientConnection* c = WorkerClientLocked(worker)) pool_.Signal(c->pid, SIGKILL);
+  }
+  schedule_needed_ = true;
+}
+
+void NodeRuntime::PlacementGroupTableLocked(ClientConnection* conn, uint64_t request_id) {
+  rpc::NodeMessage reply;
+  reply.set_request_id(request_id);
+  auto* r = reply.mutable_placement_group_table_reply();
+  for (const auto& g : scheduler_.PlacementGroupTable()) {
+    auto* info = r->add_groups();
+    info->set_placement_group_id(PlacementGroupID::FromHex(g.id_hex).Binary());
+    info->set_name(g.name);
+    info->set_strategy(static_cast<rpc::PlacementStrategy>(g.strategy));
+    for (const auto& b : g.bundles) {
+      auto* bundle = info->add_bundles();
+      for (const auto& [k, v] : b.ToMap()) (*bundle->mutable_resources())[k] = v;
+    }
+    info->set_state(static_cast<rpc::PlacementGroupInfo::State>(g.state));
+  }
+  conn->Send(std::move(reply));
 }
 
 }  // namespace miniray

@@ -179,6 +179,14 @@ class NodeRuntime {
                          rpc::CreateActorRequest&& m);
   void GetActorLocked(ClientConnection* conn, uint64_t request_id,
                       const rpc::GetActorRequest& m);
+  void CreatePlacementGroupLocked(ClientConnection* conn,
+                                  const rpc::CreatePlacementGroupRequest& m);
+  void RemovePlacementGroupLocked(const PlacementGroupID& id);
+  void PlacementGroupTableLocked(ClientConnection* conn, uint64_t request_id);
+  // A task's resources by name, rewritten to its placement group's own if
+  // it is placed in one (placement_groups.h).
+  static ResourceSet DemandOf(const TaskSpecification& spec,
+                              const google::protobuf::Map<std::string, double>& amounts);
   void CancelTaskLocked(const rpc::CancelTaskRequest& m);
   void CancelOneLocked(const TaskID& task, bool force);
   void ScheduleLocked();

@@ -98,11 +98,11 @@ int RoundTripEveryBody() {
 }
 
 TEST(NodeProtoTest, EveryClientMessageRoundTripsThroughAFrame) {
-  EXPECT_EQ(RoundTripEveryBody<rpc::ClientMessage>(), 19);
+  EXPECT_EQ(RoundTripEveryBody<rpc::ClientMessage>(), 22);
 }
 
 TEST(NodeProtoTest, EveryNodeMessageRoundTripsThroughAFrame) {
-  EXPECT_EQ(RoundTripEveryBody<rpc::NodeMessage>(), 10);
+  EXPECT_EQ(RoundTripEveryBody<rpc::NodeMessage>(), 11);
 }
 
 TEST(NodeProtoTest, ConfigRoundTrips) {

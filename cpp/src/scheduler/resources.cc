@@ -36,6 +36,22 @@ void ResourceSet::Subtract(const ResourceSet& other) {
   for (const auto& [name, amount] : other.amounts_) amounts_[name] -= amount;
 }
 
+ResourceSet ResourceSet::CpuPart() const {
+  ResourceSet out;
+  for (const auto& [name, amount] : amounts_) {
+    if (name == "CPU" || name.rfind("CPU_group_", 0) == 0) out.amounts_[name] = amount;
+  }
+  return out;
+}
+
+ResourceSet ResourceSet::Restricted(const ResourceSet& names) const {
+  ResourceSet out;
+  for (const auto& [name, amount] : amounts_) {
+    if (names.amounts_.count(name)) out.amounts_[name] = amount;
+  }
+  return out;
+}
+
 double ResourceSet::Get(const std::string& name) const {
   auto it = amounts_.find(name);
   return it == amounts_.end() ? 0.0 : static_cast<double>(it->second) / kUnit;

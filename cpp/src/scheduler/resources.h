@@ -38,6 +38,12 @@ class ResourceSet {
   double Get(const std::string& name) const;
   // Only the named resource (e.g. the CPU part of a demand).
   ResourceSet Only(const std::string& name) const;
+  // The CPUs: "CPU" and a placement group's "CPU_group_..." (what a worker
+  // blocked in get() lends while it waits).
+  ResourceSet CpuPart() const;
+  // Only the resources that `names` has (whatever their amounts there).
+  ResourceSet Restricted(const ResourceSet& names) const;
+  void Erase(const std::string& name) { amounts_.erase(name); }
   bool empty() const { return amounts_.empty(); }
   bool operator==(const ResourceSet& o) const { return amounts_ == o.amounts_; }
 

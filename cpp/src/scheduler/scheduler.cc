@@ -114,9 +114,10 @@ void Scheduler::ReleaseWorkerLocked(Worker& w) {
   ResourceSet held = w.held;
   if (w.state == Worker::kBlocked) {
     // Its CPUs were already given back when it blocked.
-    held.Subtract(held.Only("CPU"));
+    held.Subtract(held.CpuPart());
   }
-  available_.Add(held);
+  // Resources of a placement group removed meanwhile are gone for good.
+  available_.Add(held.Restricted(total_));
   FreeGpusLocked(w);
   w.held = ResourceSet();
 }
@@ -169,7 +170,7 @@ void Scheduler::ActorCreated(const WorkerID& worker, const ResourceSet& keep) {
   Worker& w = it->second;
   // Give back what placement needed beyond what the actor keeps.
   ResourceSet give_back = w.held;
-  if (w.state == Worker::kBlocked) give_back.Subtract(give_back.Only("CPU"));
+  if (w.state == Worker::kBlocked) give_back.Subtract(give_back.CpuPart());
   give_back.Subtract(keep);
   available_.Add(give_back);
   if (keep.Get("GPU") == 0) FreeGpusLocked(w);
@@ -183,7 +184,7 @@ void Scheduler::WorkerBlocked(const WorkerID& worker) {
   auto it = workers_.find(worker);
   if (it == workers_.end() || it->second.state != Worker::kBusy) return;
   it->second.state = Worker::kBlocked;
-  available_.Add(it->second.held.Only("CPU"));
+  available_.Add(it->second.held.CpuPart());
 }
 
 void Scheduler::WorkerUnblocked(const WorkerID& worker) {
@@ -193,7 +194,7 @@ void Scheduler::WorkerUnblocked(const WorkerID& worker) {
   it->second.state = Worker::kBusy;
   // Take the CPUs back even if that oversubscribes the node for a while:
   // the task was already running and must finish.
-  available_.Subtract(it->second.held.Only("CPU"));
+  available_.Subtract(it->second.held.CpuPart());
 }
 
 bool Scheduler::AssignGpusLocked(double amount, std::vector<int64_t>* ids) {
@@ -223,6 +224,7 @@ bool Scheduler::AssignGpusLocked(double amount, std::vector<int64_t>* ids) {
 Decisions Scheduler::Schedule() {
   std::lock_guard<std::mutex> lock(mu_);
   Decisions d;
+  ReservePlacementGroupsLocked(d);
   std::map<JobID, int> need_workers;
   int need_total = 0;
   for (auto& [key, queue] : ready_) {
@@ -236,11 +238,16 @@ Decisions Scheduler::Schedule() {
       const ResourceSet& demand = queue[i].demand;
       if (!total_.Contains(demand)) {
         std::string missing = total_.FirstMissing(demand).value_or("?");
-        if (warned_.insert(key.shape).second) {
- d.warnings.push_back(
+        std::optional<std::string> group = PlacementGroups::GroupOf(missing);
+        PlacementGroup* g = group ? groups_.Find(*group) : nullptr;
+        bool group_pending = g && g->state == PlacementGroup::kPending;
+        if (!group_pending && warned_.insert(key.shape).second) {  // (pending: it waits)
+          d.warnings.push_back(
               "task " + queue[i].name + " requires " + demand.ToString() +
               " but this node has " + total_.ToString() + " (no '" + missing +
-              "' to satisfy it); it stays pending until the resource exists");
+              "' to satisfy it" +
+              (group ? std::string(": its placement group is not there") : std::string()) +
+              "); it stays pending until the resource exists");
         }
         break;
       }
@@ -310,7 +317,60 @@ Decisions Scheduler::Schedule() {
   return d;
 }
 
-ResourceSet Scheduler::total() const { return total_; }
+ResourceSet Scheduler::total() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return total_;
+}
+
+bool Scheduler::AddPlacementGroup(PlacementGroup group) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return groups_.Add(std::move(group));
+}
+
+void Scheduler::ReservePlacementGroupsLocked(Decisions& d) {
+  for (PlacementGroup* g : groups_.Pending()) {
+    if (!PlacementGroups::Feasible(*g, total_)) {
+      if (warned_.insert("pg:" + g->id_hex).second) {
+        d.warnings.push_back("placement group " + g->id_hex + " can never be placed on this "
+                             "node (it has " + total_.ToString() + "); it stays pending");
+      }
+      continue;
+    }
+    ResourceSet demand = PlacementGroups::Demand(*g);
+    if (!available_.Contains(demand)) break;  // oldest first: no overtaking
+    available_.Subtract(demand);
+    ResourceSet own = PlacementGroups::GroupResources(*g);
+    total_.Add(own);
+    available_.Add(own);
+    g->state = PlacementGroup::kCreated;
+  }
+}
+
+bool Scheduler::RemovePlacementGroup(const std::string& id_hex, std::vector<WorkerID>* holders) {
+  std::lock_guard<std::mutex> lock(mu_);
+  PlacementGroup* g = groups_.Find(id_hex);
+  if (!g || g->state == PlacementGroup::kRemoved) return false;
+  if (g->state == PlacementGroup::kCreated) {
+    ResourceSet own = PlacementGroups::GroupResources(*g);
+    for (const auto& [name, amount] : own.ToMap()) {
+      total_.Erase(name);
+      available_.Erase(name);
+    }
+    available_.Add(PlacementGroups::Demand(*g));
+    for (const auto& [id, w] : workers_) {
+      if (!w.held.Restricted(own).empty()) holders->push_back(id);
+    }
+  }
+  g->state = PlacementGroup::kRemoved;
+  return true;
+}
+
+std::vector<PlacementGroup> Scheduler::PlacementGroupTable() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<PlacementGroup> out;
+  for (const PlacementGroup* g : groups_.All()) out.push_back(*g);
+  return out;
+}
 
 ResourceSet Scheduler::available() const {
   std::lock_guard<std::mutex> lock(mu_);

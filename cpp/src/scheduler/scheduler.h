@@ -18,6 +18,8 @@
 //    nested tasks can run; more workers start when tasks fit but none is idle.
 //  - A task that can never fit on this node stays pending, with a warning
 //    naming the missing resource.
+//  - Placement groups (placement_groups.h) reserve their bundles before any
+//    task is dispatched, oldest first, once all of a group's bundles fit.
 //  - Workers belong to a job (the driver that caused them to start: its
 //    code and environment) and run only that job's tasks.
 #ifndef MINIRAY_SCHEDULER_SCHEDULER_H_
@@ -35,6 +37,7 @@
 #include <vector>
 
 #include "common/id.h"
+#include "scheduler/placement_groups.h"
 #include "scheduler/resources.h"
 
 namespace miniray {
@@ -97,6 +100,14 @@ class Scheduler {
 
   Decisions Schedule();
 
+  // Placement groups: added pending (false if the id is taken); reserved by
+  // Schedule(). Removing one returns the workers whose task or actor holds
+  // some of its resources (they are to be stopped, as Ray does); false if
+  // there is no such group.
+  bool AddPlacementGroup(PlacementGroup group);
+  bool RemovePlacementGroup(const std::string& id_hex, std::vector<WorkerID>* holders);
+  std::vector<PlacementGroup> PlacementGroupTable() const;
+
   // Workers idle for at least `idle_for` beyond the first `soft_limit`
   // plain (non-actor) workers: removed from the pool and returned, for the
   // node to stop (extra workers started while others were blocked in get).
@@ -146,7 +157,7 @@ class Scheduler {
   void FreeGpusLocked(Worker& w);
 
   mutable std::mutex mu_;
-  const ResourceSet total_;
+  ResourceSet total_;  // grows and shrinks with placement groups; guarded by mu_
   const int max_workers_;
   ResourceSet available_;                                  // guarded by mu_
   std::vector<int64_t> gpu_free_;  // per GPU, fixed point; guarded by mu_
@@ -159,6 +170,8 @@ class Scheduler {
   std::map<ClassKey, std::deque<QueuedTask>> ready_;       // guarded by mu_
   size_t num_ready_ = 0;                                   // guarded by mu_
   std::set<std::string> warned_;  // resource shapes warned of; guarded by mu_
+  PlacementGroups groups_;         // guarded by mu_
+  void ReservePlacementGroupsLocked(Decisions& d);
 };
 
 }  // namespace miniray

@@ -221,6 +221,101 @@ TEST(SchedulerTest, BlockedWorkersDoNotCountTowardsTheWorkerCap) {
   EXPECT_EQ(s.Schedule().total_workers_to_start(), 1);
 }
 
+PlacementGroup Group(const std::string& id, std::vector<std::map<std::string, double>> bundles,
+                     PlacementStrategy strategy = PlacementStrategy::kPack) {
+  PlacementGroup g;
+  g.id_hex = id;
+  g.strategy = strategy;
+  for (auto& b : bundles) g.bundles.push_back(Res(b));
+  return g;
+}
+
+TEST(SchedulerTest, APlacementGroupReservesItsBundlesForItsTasks) {
+  Scheduler s(Res({{"CPU", 4}}), 8);
+  ASSERT_TRUE(s.AddPlacementGroup(Group("aa", {{{"CPU", 1}}, {{"CPU", 2}}})));
+  EXPECT_FALSE(s.AddPlacementGroup(Group("aa", {{{"CPU", 1}}})));  // id taken
+  Decisions d = s.Schedule();
+  EXPECT_TRUE(d.warnings.empty());
+  EXPECT_EQ(s.available().Get("CPU"), 1.0);  // 3 of 4 reserved
+  EXPECT_EQ(s.total().Get("CPU_group_aa"), 3.0);
+  EXPECT_EQ(s.total().Get("CPU_group_1_aa"), 2.0);
+  EXPECT_EQ(s.PlacementGroupTable()[0].state, PlacementGroup::kCreated);
+
+  // A task in bundle 1 takes the group's CPUs, not the free one.
+  WorkerID w = WorkerID::FromRandom();
+  s.AddWorker(w);
+  Task in_group("in_group");
+  s.SubmitTask(in_group.id, in_group.name,
+               PlacementGroups::Rewrite(Res({{"CPU", 2}}), "aa", 1), {});
+  d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  EXPECT_EQ(s.available().Get("CPU_group_1_aa"), 0.0);
+  EXPECT_EQ(s.available().Get("CPU"), 1.0);
+
+  // Removing the group returns the worker using it and gives the CPUs back;
+  // that worker's release later adds nothing that no longer exists.
+  std::vector<WorkerID> holders;
+  ASSERT_TRUE(s.RemovePlacementGroup("aa", &holders));
+  EXPECT_EQ(holders, std::vector<WorkerID>{w});
+  EXPECT_EQ(s.available().Get("CPU"), 4.0);
+  EXPECT_EQ(s.total().Get("CPU_group_aa"), 0.0);
+  s.RemoveWorker(w);
+  EXPECT_EQ(s.available().Get("CPU_group_1_aa"), 0.0);
+  EXPECT_EQ(s.available().Get("CPU"), 4.0);
+  EXPECT_FALSE(s.RemovePlacementGroup("aa", &holders));
+}
+
+TEST(SchedulerTest, APlacementGroupWaitsForRoomAndItsTasksWaitWithoutAWarning) {
+  Scheduler s(Res({{"CPU", 2}}), 8);
+  WorkerID w = WorkerID::FromRandom();
+  s.AddWorker(w);
+  Submit(s, Task("hog", {{"CPU", 2}}), {});
+  ASSERT_EQ(s.Schedule().dispatches.size(), 1u);  // both CPUs busy
+  ASSERT_TRUE(s.AddPlacementGroup(Group("bb", {{{"CPU", 1}}})));
+  Task waiting("waiting");
+  s.SubmitTask(waiting.id, waiting.name, PlacementGroups::Rewrite(Res({{"CPU", 1}}), "bb", -1),
+               {});
+  Decisions d = s.Schedule();
+  EXPECT_TRUE(d.dispatches.empty());
+  EXPECT_TRUE(d.warnings.empty());  // the group is pending, not missing
+  EXPECT_EQ(s.PlacementGroupTable()[0].state, PlacementGroup::kPending);
+  s.TaskFinished(w);  // the hog is done: the group is reserved, its task runs
+  d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  EXPECT_EQ(NameOf(d.dispatches[0]), "waiting");
+}
+
+TEST(SchedulerTest, AWorkerBlockedInAGroupLendsTheGroupsCpus) {
+  Scheduler s(Res({{"CPU", 2}}), 8);
+  ASSERT_TRUE(s.AddPlacementGroup(Group("ee", {{{"CPU", 1}}})));
+  (void)s.Schedule();
+  WorkerID parent = WorkerID::FromRandom();
+  s.AddWorker(parent);
+  Task outer("outer"), inner("inner");
+  s.SubmitTask(outer.id, outer.name, PlacementGroups::Rewrite(Res({{"CPU", 1}}), "ee", -1), {});
+  ASSERT_EQ(s.Schedule().dispatches.size(), 1u);
+  s.SubmitTask(inner.id, inner.name, PlacementGroups::Rewrite(Res({{"CPU", 1}}), "ee", -1), {});
+  s.WorkerBlocked(parent);  // waits for `inner`, which needs the group's only CPU
+  s.AddWorker(WorkerID::FromRandom());
+  Decisions d = s.Schedule();
+  ASSERT_EQ(d.dispatches.size(), 1u);
+  EXPECT_EQ(NameOf(d.dispatches[0]), "inner");
+}
+
+TEST(SchedulerTest, StrictSpreadOfSeveralBundlesCannotBePlacedOnOneNode) {
+  Scheduler s(Res({{"CPU", 4}}), 8);
+  ASSERT_TRUE(s.AddPlacementGroup(
+      Group("cc", {{{"CPU", 1}}, {{"CPU", 1}}}, PlacementStrategy::kStrictSpread)));
+  ASSERT_TRUE(s.AddPlacementGroup(Group("dd", {{{"CPU", 1}}})));  // not held back by it
+  Decisions d = s.Schedule();
+  ASSERT_EQ(d.warnings.size(), 1u);
+  EXPECT_NE(d.warnings[0].find("never be placed"), std::string::npos);
+  auto table = s.PlacementGroupTable();
+  EXPECT_EQ(table[0].state, PlacementGroup::kPending);
+  EXPECT_EQ(table[1].state, PlacementGroup::kCreated);
+  EXPECT_EQ(s.available().Get("CPU"), 3.0);
+}
+
 TEST(SchedulerTest, ActorWorkersDoNotCountTowardsTheWorkerCap) {
   Scheduler s(Res({{"CPU", 1}}), 2);
   for (int i = 0; i < 5; ++i) {

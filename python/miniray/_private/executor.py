@@ -51,15 +51,17 @@ class Task:
 
     __slots__ = ("spec", "task_id", "name", "function_id", "blob", "arg_values",
                  "return_ids", "gpu_ids", "runtime_env", "actor_id", "actor_creation",
-                 "method_name")
+                 "method_name", "capture_group")
 
     def __init__(self, core, request):
         spec = self.spec = request.task_spec
         # One call for the fields every task needs, rather than one per field.
         (self.task_id, self.name, self.function_id, self.blob, num_returns, self.runtime_env,
-         task_type, self.actor_id, self.method_name) = spec.fields(
+         task_type, self.actor_id, self.method_name, pg, capture) = spec.fields(
             "task_id", "name", "function_id", "args", "num_returns", "runtime_env", "type",
-            "actor_id", "method_name")
+            "actor_id", "method_name", "placement_group_id",
+            "placement_group_capture_child_tasks")
+        self.capture_group = pg if capture else None
         self.arg_values = core.take_args(request)
         self.return_ids = _miniray_core.return_ids(self.task_id, num_returns)
         self.gpu_ids = request.gpu_ids
@@ -173,7 +175,7 @@ def task_error(w, name: str, exc: BaseException) -> exceptions.RayTaskError:
 
 
 def _begin(w, task: Task):
-    w.set_current_task(task.task_id, task.name, task.gpu_ids, task.spec)
+    w.set_current_task(task.task_id, task.name, task.gpu_ids, task.spec, task.capture_group)
     if task.gpu_ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in task.gpu_ids)
 
@@ -248,6 +250,7 @@ def create_actor(w, task: Task):
         task.arg_values = None
         w.actor_id = task.actor_id  # get_runtime_context() works in __init__
         w.actor_creation = task.spec.actor_creation_task_spec
+        w.actor_capture_group = task.capture_group
         w.actor_instance = cls(*args, **kwargs)
         w.core.task_done({"task_id": task.task_id})
     except BaseException as exc:  # noqa: BLE001 - the actor dies with this cause

@@ -99,6 +99,7 @@ def validate_options(options: Dict[str, Any], allowed: Iterable[str], what: str)
                                 f"got {name!r}")
             check_number(f"concurrency_groups[{name!r}]", limit, allow_none=False,
                          integer=True, minimum=1)
+    check_scheduling_strategy(options.get("scheduling_strategy"))
     group = options.get("concurrency_group")
     if group is not None and not isinstance(group, str):
         raise TypeError(f"concurrency_group must be a string, got {group!r}")
@@ -114,6 +115,43 @@ def validate_options(options: Dict[str, Any], allowed: Iterable[str], what: str)
         from miniray._private import runtime_env
         options["runtime_env"] = runtime_env.validate(options["runtime_env"])
     return options
+
+
+def check_scheduling_strategy(strategy) -> None:
+    """None, "DEFAULT", "SPREAD", or a miniray.util.scheduling_strategies
+    object."""
+    if strategy is None or strategy in ("DEFAULT", "SPREAD"):
+        return
+    from miniray.util.scheduling_strategies import (
+        NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy)
+    if not isinstance(strategy, (NodeAffinitySchedulingStrategy,
+                                 PlacementGroupSchedulingStrategy)):
+        raise ValueError(f"scheduling_strategy must be 'DEFAULT', 'SPREAD', a "
+                         f"PlacementGroupSchedulingStrategy or a "
+                         f"NodeAffinitySchedulingStrategy, got {strategy!r}")
+
+
+def placement_of(strategy, captured_group: Optional[bytes]):
+    """(placement group id, bundle index, capture child tasks) for a task's
+    spec, from its scheduling_strategy, else from the group the running
+    task captures its children in; None if it is placed freely."""
+    from miniray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+    if isinstance(strategy, PlacementGroupSchedulingStrategy):
+        return (strategy.placement_group.id.binary(), strategy.placement_group_bundle_index,
+                strategy.placement_group_capture_child_tasks)
+    if strategy is None and captured_group:
+        return (captured_group, -1, True)
+    return None
+
+
+def unschedulable_reason(strategy, live_node_ids: Iterable[str]) -> Optional[str]:
+    """Why a task or actor can never be scheduled, or None."""
+    from miniray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    if isinstance(strategy, NodeAffinitySchedulingStrategy) and not strategy.soft and \
+            strategy.node_id not in set(live_node_ids):
+        return (f"it has a hard affinity to node {strategy.node_id}, which is not alive in "
+                f"the cluster (NodeAffinitySchedulingStrategy(soft=False))")
+    return None
 
 
 def resource_demand(options: Dict[str, Any], default_cpus: float) -> Dict[str, float]:

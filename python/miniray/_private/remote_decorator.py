@@ -363,7 +363,13 @@ def remote(*args, **options):
             {"env_vars": {...}, "working_dir": "dir", "py_modules":
             [...], "pip": [...]} (see init()); conda and containers are
             refused.
-        scheduling_strategy: accepted for Ray compatibility; one node today.
+        scheduling_strategy: "DEFAULT", "SPREAD" (one node: the same), or
+            miniray.util.scheduling_strategies'
+            PlacementGroupSchedulingStrategy (run in a placement group's
+            bundles) or NodeAffinitySchedulingStrategy (a node; a hard
+            affinity to a node not in the cluster fails the task with
+            TaskUnschedulableError, an actor's creation with
+            ActorUnschedulableError).
         label_selector, _metadata, enable_task_events: accepted for Ray
             compatibility; no effect on one node.
 

@@ -8,17 +8,18 @@ rpc.TaskSpec built once per options set, plus this call's arguments.
 """
 import hashlib
 import inspect
-from typing import Any, Dict, Generic, TypeVar
+from typing import Any, Dict, Generic, Optional, TypeVar
 
 import _miniray_core
 from _miniray_core import rpc
 
-from miniray import dag
+from miniray import dag, exceptions
 from miniray._private import runtime_env, serialization
 from miniray._private import worker as worker_mod
 from miniray._private.object_ref import ObjectRef
 from miniray._private.ray_option_utils import (
-    TASK_OPTIONS, resource_demand, validate_options)
+    TASK_OPTIONS, placement_of, resource_demand, unschedulable_reason, validate_options)
+from miniray._private.worker_state import WORKER
 
 R = TypeVar("R")
 
@@ -81,17 +82,39 @@ def runtime_env_json(options: Dict[str, Any]) -> str:
 
 class SpecTemplate:
     """An rpc.TaskSpec with the fields that are the same for every call made
-    with one options set; each call adds its arguments (and gets a task id)."""
+    with one options set; each call adds its arguments (and gets a task id).
+    `error`: why such calls can never be scheduled (they fail with it)."""
 
-    __slots__ = ("spec", "num_returns")
+    __slots__ = ("spec", "num_returns", "error")
 
-    def __init__(self, spec):
+    def __init__(self, spec, error: Optional[BaseException] = None):
         self.spec = spec
         self.num_returns = spec.num_returns  # read once, not per call
+        self.error = error
 
 
-def task_spec_template(options: Dict[str, Any], name: str, function_id: bytes) -> SpecTemplate:
-    """The template of a task's calls with these options."""
+def set_placement(spec, options: Dict[str, Any], captured_group: Optional[bytes]) -> None:
+    """A task's or actor's placement group fields, from its
+    scheduling_strategy or the group its parent task captures it in."""
+    placement = placement_of(options.get("scheduling_strategy"), captured_group)
+    if placement is not None:
+        (spec.placement_group_id, spec.placement_group_bundle_index,
+         spec.placement_group_capture_child_tasks) = placement
+
+
+def never_schedulable(options: Dict[str, Any]) -> Optional[str]:
+    """Why these options can never be scheduled (see unschedulable_reason)."""
+    strategy = options.get("scheduling_strategy")
+    if strategy is None or isinstance(strategy, str):
+        return None
+    return unschedulable_reason(strategy, (n["NodeID"] for n in worker_mod.nodes()
+                                           if n["Alive"]))
+
+
+def task_spec_template(options: Dict[str, Any], name: str, function_id: bytes,
+                       captured_group: Optional[bytes] = None) -> SpecTemplate:
+    """The template of a task's calls with these options (in the placement
+    group `captured_group`, when its parent task captures its children)."""
     num_returns = options.get("num_returns")
     max_retries = options.get("max_retries")
     retry = options.get("retry_exceptions")
@@ -110,6 +133,11 @@ def task_spec_template(options: Dict[str, Any], name: str, function_id: bytes) -
         # Only these classes are retried: the worker, which can unpickle
         # them, judges what the task raised.
         spec.serialized_retry_exception_allowlist = serialization.dumps(tuple(retry))
+    set_placement(spec, options, captured_group)
+    reason = never_schedulable(options)
+    if reason:
+        return SpecTemplate(spec, exceptions.TaskUnschedulableError(
+            f"The task {spec.name} cannot be scheduled: {reason}."))
     return SpecTemplate(spec)
 
 
@@ -124,6 +152,7 @@ class RemoteFunction(Generic[R]):
         self._pickled = None
         self._function_id = None
         self._spec = None  # the TaskSpec template of the default options
+        self._captured: Dict[bytes, SpecTemplate] = {}  # per captured group
         self.__doc__ = function.__doc__
         self.__name__ = self._name
         self.__wrapped__ = function
@@ -170,9 +199,22 @@ class RemoteFunction(Generic[R]):
                 cannot be serialized.
         """
         w = self._prepare(args, kwargs)
-        if self._spec is None:
-            self._spec = task_spec_template(self._options, self._name, self._function_id)
-        return self._submit(w, self._spec, args, kwargs)
+        return self._submit(w, self._template(self, w), args, kwargs)
+
+    def _template(self, owner, w) -> SpecTemplate:
+        """The spec template of `owner` (this function, or an .options() of
+        it), made once; a task captured in its parent's placement group
+        gets one per group."""
+        group = w.current_capture_group if w.mode == WORKER else None
+        if group and owner._options.get("scheduling_strategy") is None:
+            template = owner._captured.get(group)
+            if template is None:
+                template = owner._captured[group] = task_spec_template(
+                    owner._options, self._name, self._function_id, group)
+            return template
+        if owner._spec is None:
+            owner._spec = task_spec_template(owner._options, self._name, self._function_id)
+        return owner._spec
 
     def _prepare(self, args, kwargs):
         """Checks the call against the signature and exports the function."""
@@ -195,6 +237,11 @@ class RemoteFunction(Generic[R]):
 
     @staticmethod
     def _submit(w, template: SpecTemplate, args, kwargs):
+        if template.error is not None:  # never schedulable: each return holds why
+            error = serialization.serialize(template.error, serialization.TASK_ERROR)
+            refs = [worker_mod.store_value(w, _miniray_core.new_object_id(), error)
+                    for _ in range(template.num_returns)]
+            return refs[0] if template.num_returns == 1 else (refs or None)
         blob, deps, contained, keep = serialize_args(w, args, kwargs, template)
         ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep  # the task now holds its argument object
@@ -209,13 +256,12 @@ class _OptionsWrapper(Generic[R]):
         self._options = dict(base)
         self._options.update(validate_options(overrides, TASK_OPTIONS, "remote functions"))
         self._spec = None
+        self._captured: Dict[bytes, SpecTemplate] = {}
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """As RemoteFunction.remote, with these options."""
         w = self._fn._prepare(args, kwargs)
-        if self._spec is None:
-            self._spec = task_spec_template(self._options, self._fn._name, self._fn._function_id)
-        return self._fn._submit(w, self._spec, args, kwargs)
+        return self._fn._submit(w, self._fn._template(self, w), args, kwargs)
 
     def bind(self, *args: Any, **kwargs: Any) -> "dag.FunctionNode":
         """A node of a DAG calling this function with these options."""

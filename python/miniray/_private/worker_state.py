@@ -15,7 +15,7 @@ WORKER = "worker"
 # The task being run (worker mode): a context variable, not a field, since
 # threaded and async actors run several calls at once.
 _current_task: contextvars.ContextVar = contextvars.ContextVar(
-    "miniray_current_task", default=(None, None, (), None))
+    "miniray_current_task", default=(None, None, (), None, None))
 
 
 class Worker:
@@ -35,6 +35,7 @@ class Worker:
         self.actor_id: Optional[bytes] = None
         self.actor_instance: Any = None
         self.actor_creation: Any = None  # its rpc.ActorCreationTaskSpec
+        self.actor_capture_group: Optional[bytes] = None  # see current_capture_group
 
     @property
     def current_task_id(self) -> Optional[bytes]:
@@ -53,9 +54,16 @@ class Worker:
         """The running task's rpc.TaskSpec (read only when asked about)."""
         return _current_task.get()[3]
 
+    @property
+    def current_capture_group(self) -> Optional[bytes]:
+        """The placement group id the running task (or this actor) captures
+        its child tasks in, if any."""
+        return _current_task.get()[4] or self.actor_capture_group
+
     def set_current_task(self, task_id: Optional[bytes] = None, name: Optional[str] = None,
-                         gpu_ids=(), spec: Any = None) -> None:
-        _current_task.set((task_id, name, tuple(gpu_ids), spec))
+                         gpu_ids=(), spec: Any = None, capture_group: Optional[bytes] = None
+                         ) -> None:
+        _current_task.set((task_id, name, tuple(gpu_ids), spec, capture_group))
 
     @property
     def connected(self) -> bool:

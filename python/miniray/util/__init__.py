@@ -5,6 +5,11 @@ miniray.util.queue (Queue, Empty, Full) is imported on demand, as in Ray.
 from miniray.util.actor_pool import ActorPool
 from miniray.util.check_serialize import inspect_serializability
 from miniray.util.serialization import deregister_serializer, register_serializer
+# As in Ray, the function shadows its module's name here; `from
+# miniray.util.placement_group import PlacementGroup` still finds the module.
+from miniray.util.placement_group import (  # noqa: E402
+    get_current_placement_group, get_placement_group, placement_group, placement_group_table,
+    remove_placement_group)
 
 
 def list_named_actors(all_namespaces: bool = False) -> list:
@@ -24,5 +29,7 @@ def list_named_actors(all_namespaces: bool = False) -> list:
     return [a.name for a in reply.actors]
 
 
-__all__ = ["ActorPool", "deregister_serializer", "inspect_serializability",
-           "list_named_actors", "register_serializer"]
+__all__ = ["ActorPool", "deregister_serializer", "get_current_placement_group",
+           "get_placement_group", "inspect_serializability", "list_named_actors",
+           "placement_group", "placement_group_table", "register_serializer",
+           "remove_placement_group"]
