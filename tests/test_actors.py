@@ -525,9 +525,11 @@ def test_cancel_a_running_call_on_an_async_actor(ray_shared):
     @miniray.remote
     class Waiter:
         def __init__(self):
+            self.started = 0
             self.cleaned_up = 0
 
         async def wait_forever(self):
+            self.started += 1
             try:
                 await asyncio.sleep(3600)
             finally:
@@ -536,10 +538,13 @@ def test_cancel_a_running_call_on_an_async_actor(ray_shared):
         async def cleanups(self):
             return self.cleaned_up
 
+        async def starts(self):
+            return self.started
+
     a = Waiter.remote()
-    for _ in range(3):
+    for i in range(3):
         ref = a.wait_forever.remote()
-        time.sleep(0.2)  # it is awaiting now
+        assert wait_for(lambda: miniray.get(a.starts.remote()) == i + 1)  # awaiting now
         miniray.cancel(ref)
         with pytest.raises(TaskCancelledError):
             miniray.get(ref, timeout=30)

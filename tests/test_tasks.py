@@ -111,8 +111,8 @@ def test_direct_call_and_bad_arguments_raise_type_error(ray_shared):
         add.options(num_cpus="two")
     with pytest.raises(ValueError, match="num_gpus"):
         add.options(resources={"GPU": 1})
-    with pytest.raises(ValueError, match="not supported"):
-        add.options(num_returns="dynamic")
+    with pytest.raises(TypeError, match="num_returns must be an integer"):
+        add.options(num_returns="many")
 
 
 def test_get_list_keeps_order_and_duplicates(ray_shared):

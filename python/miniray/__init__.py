@@ -11,6 +11,7 @@
 """
 from miniray import actor, dag, exceptions
 from miniray.actor import ActorClass, get_actor, kill, method
+from miniray._private.generator import DynamicObjectRefGenerator, ObjectRefGenerator
 from miniray._private.object_ref import ObjectRef
 from miniray._private.remote_decorator import remote
 from miniray._private.remote_function import RemoteFunction
@@ -35,7 +36,7 @@ from miniray import util
 __version__ = "0.1.0"
 
 __all__ = [
-    "ObjectRef", "actor", "available_resources", "cancel", "cluster_resources", "dag",
+    "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator", "actor", "available_resources", "cancel", "cluster_resources", "dag",
     "exceptions", "get", "get_actor", "get_gpu_ids", "get_runtime_context", "init",
     "is_initialized", "kill", "method", "nodes", "put", "remote", "shutdown", "util",
     "wait",

@@ -24,11 +24,19 @@ from miniray._private import worker as worker_mod
 from miniray._private.object_ref import ObjectRef
 from miniray._private.ray_option_utils import (
     ACTOR_OPTIONS, METHOD_OPTIONS, check_number, resource_demand, validate_options)
+from miniray._private import generator as generator_mod
 from miniray._private.remote_function import (
-    SpecTemplate, export_function, never_schedulable, runtime_env_json, serialize_args,
-    set_placement)
+    SpecTemplate, export_function, never_schedulable, returns_of, runtime_env_json,
+    serialize_args, set_placement)
 
 T = TypeVar("T")
+
+
+def _generator_function():  # stands for a generator method in generator_kind
+    yield
+
+
+_GENERATOR_FUNCTION = _generator_function
 
 
 class ActorExitSignal(BaseException):
@@ -82,6 +90,8 @@ def _method_table(cls) -> Dict[str, Dict[str, Any]]:
             continue
         methods[name] = dict(getattr(member, "__miniray_method_options__", {}))
         methods[name]["is_async"] = inspect.iscoroutinefunction(member) or \
+            inspect.isasyncgenfunction(member)
+        methods[name]["is_generator"] = inspect.isgeneratorfunction(member) or \
             inspect.isasyncgenfunction(member)
     return methods
 
@@ -301,13 +311,21 @@ class ActorHandle(Generic[T]):
         if name not in methods:
             raise AttributeError(f"'{self._metadata['class_name']}' object has no "
                                  f"attribute '{name}'")
-        options = {k: v for k, v in methods[name].items() if k != "is_async"}
+        options = {k: v for k, v in methods[name].items()
+                   if k not in ("is_async", "is_generator")}
         self._templates[name] = (options, self._call_template(name, options))
         return ActorMethod(self, name, *self._templates[name])
 
     def _call_template(self, method_name: str, options: Dict[str, Any]) -> SpecTemplate:
         """The TaskSpec shared by calls of one method with one options set."""
-        num_returns = options.get("num_returns", 1)
+        num_returns = options.get("num_returns")
+        info = self._metadata["methods"].get(method_name, {})
+        generator = generator_mod.generator_kind(
+            num_returns, _GENERATOR_FUNCTION if info.get("is_generator") else None)
+        if generator:
+            num_returns = 1  # the completion; the items follow it
+        elif num_returns is None:
+            num_returns = 1
         retries = options.get("max_task_retries")
         if retries is None:
             retries = self._metadata.get("max_task_retries", 0)
@@ -320,6 +338,7 @@ class ActorHandle(Generic[T]):
             max_retries=int(retries),
             priority=int(options.get("priority") or 0),
             concurrency_group=self._concurrency_group(method_name, options),
+            generator=generator,
         ))
 
     def _concurrency_group(self, method_name: str, options: Dict[str, Any]) -> str:
@@ -337,8 +356,8 @@ class ActorHandle(Generic[T]):
         blob, deps, contained, keep = serialize_args(w, args, kwargs, template)
         ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep
-        refs = worker_mod.refs_for_returns(w, ids, template.num_returns)
-        if limit > 0 and refs is not None:
+        refs = returns_of(w, ids, template)
+        if limit > 0 and isinstance(refs, (ObjectRef, list)):
             self._pending.append(refs if isinstance(refs, ObjectRef) else refs[0])
         return refs
 

@@ -112,6 +112,14 @@ void RegisterCoreWorker(py::module_& m) {
       py::arg("task_id"), py::arg("num_returns"),
       "The ObjectIDs of a task's returns, derived from its task id.");
   m.def(
+      "task_return_id",
+      [](py::bytes task_id, uint32_t index) {
+        return py::bytes(ObjectID::ForTaskReturn(IdFromBytes<TaskID>(task_id), index).Binary());
+      },
+      py::arg("task_id"), py::arg("index"),
+      "The ObjectID of a task's index-th return (1-based); a generator's items "
+      "follow its one return.");
+  m.def(
       "actor_handle_id",
       [](py::bytes actor_id) {
         return py::bytes(ObjectID::ForActorHandle(IdFromBytes<ActorID>(actor_id)).Binary());
@@ -302,6 +310,9 @@ void RegisterCoreWorker(py::module_& m) {
            [](CoreWorker& cw, py::bytes id) { cw.AddOwnedRef(IdFromBytes<ObjectID>(id)); })
       .def("add_borrowed_ref",
            [](CoreWorker& cw, py::bytes id) { cw.AddBorrowedRef(IdFromBytes<ObjectID>(id)); })
+      .def("expect_object",
+           [](CoreWorker& cw, py::bytes id) { cw.ExpectObject(IdFromBytes<ObjectID>(id)); },
+           "Holds a reference to an object that may not exist yet (a generator's item).")
       .def("remove_local_ref",
            [](CoreWorker& cw, py::bytes id) { cw.RemoveLocalRef(IdFromBytes<ObjectID>(id)); })
       .def_property_readonly("num_local_refs", &CoreWorker::num_local_refs)

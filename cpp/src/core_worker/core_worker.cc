@@ -302,6 +302,16 @@ void CoreWorker::AddBorrowedRef(const ObjectID& id) {
   (void)Send(std::move(m));
 }
 
+void CoreWorker::ExpectObject(const ObjectID& id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (local_refs_[id]++ > 0) return;  // the node counts this process once
+  }
+  rpc::ClientMessage m;
+  m.mutable_expect_objects()->add_object_ids(id.Binary());
+  (void)Send(std::move(m));
+}
+
 void CoreWorker::RemoveLocalRef(const ObjectID& id) {
   {
     std::lock_guard<std::mutex> lock(mu_);

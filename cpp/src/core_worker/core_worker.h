@@ -78,6 +78,9 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   // process, pending task or containing object refers to it.
   void AddOwnedRef(const ObjectID& id);     // created here: node counted it
   void AddBorrowedRef(const ObjectID& id);  // received: tell the node
+  // A reference to an object that may not exist yet (a generator's next
+  // item): the node makes it pending, so Get/Wait wait for it.
+  void ExpectObject(const ObjectID& id);
   void RemoveLocalRef(const ObjectID& id);
   size_t num_local_refs() const;
 

@@ -176,6 +176,9 @@ Status ValidateClientMessage(const rpc::ClientMessage& m, const ClientRole& role
       return CheckPlacementGroupId(m.remove_placement_group().placement_group_id(), false);
     case M::kPlacementGroupTable:
       return Status::OK();
+    case M::kExpectObjects:
+      if (m.expect_objects().object_ids_size() > 1000) return Bad("too many expected objects");
+      return CheckObjectIds(m.expect_objects().object_ids(), "an expected object id");
     case M::kKillActor:
       return CheckId<ActorID>(m.kill_actor().actor_id(), "actor_id");
     case M::kCancelTask:

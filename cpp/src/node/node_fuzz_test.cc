@@ -116,6 +116,9 @@ std::vector<std::string> Seeds() {
     s->set_placement_group_bundle_index(0);
   });
   add([&](auto& m) { m.mutable_placement_group_table(); });
+  add([&](auto& m) {
+    m.mutable_expect_objects()->add_object_ids(ObjectID::ForTaskReturn(task, 7).Binary());
+  });
   add([&](auto& m) { m.mutable_remove_placement_group()->set_placement_group_id(pg); });
   add([&](auto& m) { m.mutable_kill_actor()->set_actor_id(actor.Binary()); });
   add([&](auto& m) { m.mutable_cancel_task()->set_object_id(ret.Binary()); });

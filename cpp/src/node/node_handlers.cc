@@ -50,9 +50,12 @@ Status NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m)
       return SubmitTaskLocked(conn, std::move(*m.mutable_submit_task()));
     case rpc::ClientMessage::kTaskDone:
       return TaskDoneLocked(conn, std::move(*m.mutable_task_done()));
-    case rpc::ClientMessage::kPut:
+    case rpc::ClientMessage::kPut: {
+      ObjectID id = ObjectID::FromBinary(m.put().object_id());
       objects_->Put(conn->id, std::move(*m.mutable_put()), &events_);
+      HoldGeneratorItemLocked(conn, id);
       break;
+    }
     case rpc::ClientMessage::kCreate: {
       rpc::NodeMessage reply;
       reply.set_request_id(request_id);
@@ -64,8 +67,12 @@ Status NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m)
       conn->Send(std::move(reply));
       break;
     }
-    case rpc::ClientMessage::kSeal:
-      return objects_->Seal(conn->id, std::move(*m.mutable_seal()), &events_);
+    case rpc::ClientMessage::kSeal: {
+      ObjectID id = ObjectID::FromBinary(m.seal().object_id());
+      MINIRAY_RETURN_IF_ERROR(objects_->Seal(conn->id, std::move(*m.mutable_seal()), &events_));
+      HoldGeneratorItemLocked(conn, id);
+      return Status::OK();
+    }
     case rpc::ClientMessage::kGet:
       objects_->Get(conn->id, request_id, TaskSpecification::ToIds(m.get().object_ids()),
                     &events_);
@@ -109,6 +116,9 @@ Status NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m)
     }
     case rpc::ClientMessage::kCreateActor:
       CreateActorLocked(conn, request_id, std::move(*m.mutable_create_actor()));
+      break;
+    case rpc::ClientMessage::kExpectObjects:
+      objects_->Expect(conn->id, m.expect_objects().object_ids());
       break;
     case rpc::ClientMessage::kCreatePlacementGroup:
       CreatePlacementGroupLocked(conn, m.create_placement_group());
@@ -712,6 +722,23 @@ void NodeRuntime::PlacementGroupTableLocked(ClientConnection* conn, uint64_t req
     info->set_state(static_cast<rpc::PlacementGroupInfo::State>(g.state));
   }
   conn->Send(std::move(reply));
+}
+
+// ---------------------------------------------------------------------------
+// Generator tasks (python/miniray/_private/generator.py)
+
+// An item a generator task yielded (index 2.. of its task id), put by the
+// worker running it: its completion (index 1) holds it from now on, so it
+// outlives that worker even if it dies before the task finishes.
+void NodeRuntime::HoldGeneratorItemLocked(ClientConnection* conn, const ObjectID& item) {
+  uint32_t index = item.Index();
+  if (index < 2 || item.IsActorHandle()) return;
+  TaskEntry* task = tasks_.Find(item.Task());
+  if (!task || task->spec.message().generator() == 0) return;
+  ActorEntry* actor = task->spec.IsActorTask() ? actors_.Find(task->spec.ActorId()) : nullptr;
+  WorkerID runner = actor ? actor->worker : task->worker;
+  if (runner != conn->worker_id) return;
+  objects_->HoldFor(task->spec.ReturnId(0), item);
 }
 
 }  // namespace miniray

@@ -183,6 +183,7 @@ class NodeRuntime {
                                   const rpc::CreatePlacementGroupRequest& m);
   void RemovePlacementGroupLocked(const PlacementGroupID& id);
   void PlacementGroupTableLocked(ClientConnection* conn, uint64_t request_id);
+  void HoldGeneratorItemLocked(ClientConnection* conn, const ObjectID& item);
   // A task's resources by name, rewritten to its placement group's own if
   // it is placed in one (placement_groups.h).
   static ResourceSet DemandOf(const TaskSpecification& spec,

@@ -65,6 +65,26 @@ void ObjectTable::UpdateClientRefs(ClientId client, const rpc::RefDelta& delta,
   }
 }
 
+void ObjectTable::Expect(ClientId client,
+                         const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  ClientState& c = clients_[client];
+  for (const auto& b : ids) {
+    ObjectID id = ObjectID::FromBinary(b);
+    auto [it, created] = objects_.try_emplace(id);
+    if (created) it->second.expected = true;
+    it->second.refs += 1;
+    c.refs[id] += 1;
+  }
+}
+
+void ObjectTable::HoldFor(const ObjectID& holder, const ObjectID& item) {
+  auto hit = objects_.find(holder);
+  if (hit == objects_.end() || hit->second.ready || !objects_.count(item)) return;
+  if (!held_items_.insert(item).second) return;
+  AddRef(item);
+  held_for_[holder].push_back(item);
+}
+
 void ObjectTable::AddRef(const ObjectID& id) {
   auto it = objects_.find(id);
   if (it != objects_.end()) it->second.refs += 1;
@@ -79,7 +99,11 @@ void ObjectTable::RemoveRef(const ObjectID& id, ObjectEvents* events) {
 
 void ObjectTable::MaybeFree(const ObjectID& id, ObjectEvents* events) {
   auto it = objects_.find(id);
-  if (it == objects_.end() || it->second.refs > 0 || !it->second.ready) return;
+  if (it == objects_.end() || it->second.refs > 0) return;
+  if (!it->second.ready) {
+    if (it->second.expected) objects_.erase(it);  // nobody will want it now
+    return;
+  }
   rpc::ObjectValue v = std::move(it->second.value);
   bool in_memory = v.has_shared() && !it->second.spilled;
   objects_.erase(it);  // a spill file goes with its entry
@@ -115,6 +139,14 @@ void ObjectTable::StoreValue(rpc::ObjectValue v, ObjectEvents* events) {
   Entry& e = objects_[id];
   if (e.ready) return;  // first value wins (a retried task may race)
   for (const auto& inner : v.contained()) AddRef(ObjectID::FromBinary(inner));
+  auto held = held_for_.find(id);
+  if (held != held_for_.end()) {  // its references become contained ones
+    for (const auto& item : held->second) {
+      v.add_contained(item.Binary());
+      held_items_.erase(item);
+    }
+    held_for_.erase(held);
+  }
   e.value = std::move(v);
   e.ready = true;
   events->ready.push_back(id);
@@ -136,8 +168,12 @@ void ObjectTable::StoreValue(rpc::ObjectValue v, ObjectEvents* events) {
 
 void ObjectTable::Put(ClientId client, rpc::ObjectValue value, ObjectEvents* events) {
   ObjectID id = ObjectID::FromBinary(value.object_id());
-  if (objects_.count(id)) return;  // ids are random: a duplicate is a retry
-  objects_[id].refs = 1;           // the putter's handle
+  auto it = objects_.find(id);
+  // Ids are random: a duplicate is a retry, unless an Expect made the entry.
+  if (it != objects_.end() && !(it->second.expected && !it->second.ready)) return;
+  Entry& entry = objects_[id];
+  entry.expected = false;
+  entry.refs += 1;  // the putter's handle
   clients_[client].refs[id] += 1;
   StoreValue(std::move(value), events);
 }
@@ -145,10 +181,15 @@ void ObjectTable::Put(ClientId client, rpc::ObjectValue value, ObjectEvents* eve
 StatusOr<uint64_t> ObjectTable::Create(ClientId client, const ObjectID& id, uint64_t size) {
   auto loc = Allocate(id, size);
   if (!loc.ok()) return loc.status();
-  bool is_put = !objects_.count(id);  // task returns already have entries
+  // Task returns already have entries; expected objects are filled by puts.
+  auto existing = objects_.find(id);
+  bool is_put = existing == objects_.end() ||
+                (existing->second.expected && !existing->second.ready);
   clients_[client].creating[id] = ClientState::Creating{*loc, is_put};
   if (is_put) {
-    objects_[id].refs = 1;  // the putter's handle
+    Entry& entry = objects_[id];
+    entry.expected = false;
+    entry.refs += 1;  // the putter's handle
     clients_[client].refs[id] += 1;
   }
   return loc->offset;

@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -81,6 +82,14 @@ class ObjectTable {
   void RemoveReferences(const std::vector<ObjectID>& ids, ObjectEvents* events);
   // A client's handles appearing (add) and going (remove).
   void UpdateClientRefs(ClientId client, const rpc::RefDelta& delta, ObjectEvents* events);
+  // `client` holds a reference to each id, whether it exists yet or not (a
+  // generator's items): an unknown one becomes pending until put.
+  void Expect(ClientId client, const google::protobuf::RepeatedPtrField<std::string>& ids);
+  // `holder` (a generator task's completion, pending) keeps `item` (one of
+  // its yielded objects) alive: now, and once it is stored, as one of the
+  // objects it contains; so items yielded before a worker died stay
+  // readable. Once per item.
+  void HoldFor(const ObjectID& holder, const ObjectID& item);
 
   // Those of `ids` that have an entry that is not ready yet.
   std::vector<ObjectID> Missing(const std::vector<ObjectID>& ids) const;
@@ -142,6 +151,9 @@ class ObjectTable {
     int64_t refs = 0;        // handles + task arguments + containing objects
     // A shared value moved to disk to make room; restored when read.
     std::unique_ptr<SpillFile> spilled;
+    // Made by Expect, not by a task or put: the first Put/Create fills it,
+    // and it goes when its last reference does, filled or not.
+    bool expected = false;
   };
   struct Request {
     ClientId client;
@@ -180,6 +192,9 @@ class ObjectTable {
   const std::shared_ptr<ObjectStore> store_;
   const std::string spill_dir_;
   std::unordered_map<ObjectID, Entry> objects_;
+  // HoldFor: the items each pending holder keeps, and every held item.
+  std::unordered_map<ObjectID, std::vector<ObjectID>> held_for_;
+  std::unordered_set<ObjectID> held_items_;
   std::unordered_map<uint64_t, Request> requests_;  // by an internal key
   std::unordered_map<ObjectID, std::vector<uint64_t>> waiters_;  // id -> request keys
   uint64_t next_request_key_ = 1;

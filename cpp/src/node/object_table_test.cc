@@ -68,6 +68,49 @@ TEST_F(ObjectTableTest, GetWaitsForAPendingObjectAndBlocksItsClient) {
   EXPECT_EQ(events_.ready, std::vector<ObjectID>{ret});
 }
 
+TEST_F(ObjectTableTest, AnExpectedObjectIsPendingUntilPutAndGoesWithItsLastReference) {
+  // A generator's item: the driver expects it before the worker yields it.
+  TaskID task = TaskID::FromRandom();
+  ObjectID item = ObjectID::ForTaskReturn(task, 2);
+  google::protobuf::RepeatedPtrField<std::string> ids;
+  *ids.Add() = item.Binary();
+  table_->Expect(kDriver, ids);
+  table_->Get(kDriver, 3, {item}, &events_);
+  EXPECT_TRUE(events_.replies.empty());  // pending, not lost
+  table_->Put(kWorker, Inline(item, "yielded"), &events_);
+  ASSERT_EQ(events_.replies.size(), 1u);
+  EXPECT_EQ(events_.replies[0].second.get_reply().values(0).inline_data(), "yielded");
+  EXPECT_EQ(table_->RefCount(item), 2);  // the driver's and the putter's
+  Remove(kWorker, item);
+  Remove(kDriver, item);
+  EXPECT_EQ(table_->RefCount(item), 0);
+  EXPECT_EQ(table_->Stats().num_objects, 0u);
+
+  // Expected, never put, then given up: nothing stays behind.
+  ObjectID never = ObjectID::ForTaskReturn(task, 3);
+  *ids.Mutable(0) = never.Binary();
+  table_->Expect(kDriver, ids);
+  EXPECT_EQ(table_->Stats().num_objects, 1u);
+  Remove(kDriver, never);
+  EXPECT_EQ(table_->Stats().num_objects, 0u);
+}
+
+TEST_F(ObjectTableTest, AGeneratorsCompletionHoldsItsItemsEvenIfItFails) {
+  TaskID task = TaskID::FromRandom();
+  ObjectID completion = ObjectID::ForTaskReturn(task, 1);
+  ObjectID item = ObjectID::ForTaskReturn(task, 2);
+  table_->AddPendingObject(kDriver, completion);
+  table_->Put(kWorker, Inline(item, "yielded"), &events_);
+  table_->HoldFor(completion, item);
+  table_->HoldFor(completion, item);  // once per item
+  EXPECT_EQ(table_->RefCount(item), 2);
+  Remove(kWorker, item);  // the worker dies...
+  table_->StoreError(completion, rpc::WORKER_DIED, "died", &events_);
+  EXPECT_EQ(table_->RefCount(item), 1);  // ...its item lives on in the completion
+  Remove(kDriver, completion);
+  EXPECT_EQ(table_->Stats().num_objects, 0u);
+}
+
 TEST_F(ObjectTableTest, WaitAnswersOnceEnoughAreReadyAndExpireAnswersNow) {
   ObjectID a = ObjectID::ForTaskReturn(TaskID::FromRandom(), 1);
   ObjectID b = ObjectID::ForTaskReturn(TaskID::FromRandom(), 1);

@@ -98,7 +98,7 @@ int RoundTripEveryBody() {
 }
 
 TEST(NodeProtoTest, EveryClientMessageRoundTripsThroughAFrame) {
-  EXPECT_EQ(RoundTripEveryBody<rpc::ClientMessage>(), 22);
+  EXPECT_EQ(RoundTripEveryBody<rpc::ClientMessage>(), 23);
 }
 
 TEST(NodeProtoTest, EveryNodeMessageRoundTripsThroughAFrame) {

@@ -13,6 +13,7 @@ import cloudpickle
 from _miniray_core import rpc
 
 from miniray import exceptions
+from miniray._private import generator as generator_mod
 from miniray._private import runtime_env, serialization
 from miniray.actor import ActorExitSignal, exit_actor
 from miniray._private.object_ref import ObjectRef
@@ -51,16 +52,16 @@ class Task:
 
     __slots__ = ("spec", "task_id", "name", "function_id", "blob", "arg_values",
                  "return_ids", "gpu_ids", "runtime_env", "actor_id", "actor_creation",
-                 "method_name", "capture_group")
+                 "method_name", "capture_group", "generator")
 
     def __init__(self, core, request):
         spec = self.spec = request.task_spec
         # One call for the fields every task needs, rather than one per field.
         (self.task_id, self.name, self.function_id, self.blob, num_returns, self.runtime_env,
-         task_type, self.actor_id, self.method_name, pg, capture) = spec.fields(
+         task_type, self.actor_id, self.method_name, pg, capture, self.generator) = spec.fields(
             "task_id", "name", "function_id", "args", "num_returns", "runtime_env", "type",
             "actor_id", "method_name", "placement_group_id",
-            "placement_group_capture_child_tasks")
+            "placement_group_capture_child_tasks", "generator")
         self.capture_group = pg if capture else None
         self.arg_values = core.take_args(request)
         self.return_ids = _miniray_core.return_ids(self.task_id, num_returns)
@@ -278,6 +279,9 @@ def execute_task(w, task: Task) -> None:
                 if w.core.take_cancel_request(task.task_id):
                     raise TaskCancelledInterrupt()
                 result = fn(*args, **kwargs)
+                if task.generator:  # its items, put as it yields them (cancel stops it)
+                    result = generator_mod.completion_value(
+                        _stream(w, task, result), task.generator)
             finally:
                 _interruptible_task = None
         del args, kwargs
@@ -299,6 +303,50 @@ def execute_task(w, task: Task) -> None:
     finally:
         w.core.take_cancel_request(task.task_id)  # a request that came too late
         _end(w)
+
+
+def _not_a_generator(task: Task, result) -> TypeError:
+    return TypeError(f"{task.name}() has num_returns='streaming' or 'dynamic' but returned "
+                     f"{type(result).__name__}, not a generator")
+
+
+def _stream(w, task: Task, result) -> list:
+    """Puts each item a generator task yields; an exception it raises
+    becomes one last item, holding the error (see generator.py)."""
+    if not inspect.isgenerator(result):
+        raise _not_a_generator(task, result)
+    refs = []
+    try:
+        for value in result:
+            refs.append(generator_mod.store_item(w, task.task_id, len(refs), value,
+                                                 serialization.PICKLE))
+    except TaskCancelledInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the error is the last item
+        refs.append(generator_mod.store_item(w, task.task_id, len(refs),
+                                             task_error(w, task.name, exc),
+                                             serialization.TASK_ERROR))
+    return refs
+
+
+async def _stream_async(w, task: Task, result) -> list:
+    """_stream for an async generator (an async actor's method)."""
+    if inspect.isgenerator(result):
+        return _stream(w, task, result)
+    if not inspect.isasyncgen(result):
+        raise _not_a_generator(task, result)
+    refs = []
+    try:
+        async for value in result:
+            refs.append(generator_mod.store_item(w, task.task_id, len(refs), value,
+                                                 serialization.PICKLE))
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the error is the last item
+        refs.append(generator_mod.store_item(w, task.task_id, len(refs),
+                                             task_error(w, task.name, exc),
+                                             serialization.TASK_ERROR))
+    return refs
 
 
 def _ready() -> bool:
@@ -338,7 +386,10 @@ async def execute_task_async(w, task: Task) -> None:
             raise asyncio.CancelledError()
         fn, args, kwargs = _prepare(w, task)
         result = fn(*args, **kwargs)
-        if _is_coroutine_result(result):
+        if task.generator:
+            result = generator_mod.completion_value(await _stream_async(w, task, result),
+                                                    task.generator)
+        elif _is_coroutine_result(result):
             result = await result
         _finish(w, task, result)
     except asyncio.CancelledError:

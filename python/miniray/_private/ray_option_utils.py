@@ -77,10 +77,8 @@ def validate_options(options: Dict[str, Any], allowed: Iterable[str], what: str)
     for key in ("num_cpus", "num_gpus", "memory"):
         check_number(key, options.get(key))
     n = options.get("num_returns")
-    if n in ("dynamic", "streaming"):
-        raise ValueError(f"num_returns={n!r} (generator tasks) is not supported by "
-                         "miniray yet; return a list and use an integer num_returns")
-    check_number("num_returns", n, integer=True, maximum=MAX_NUM_RETURNS)
+    if n not in ("dynamic", "streaming"):  # (generator tasks)
+        check_number("num_returns", n, integer=True, maximum=MAX_NUM_RETURNS)
     # -1 means "forever" for retries and restarts, as in Ray.
     for key in ("max_retries", "max_restarts", "max_task_retries"):
         check_number(key, options.get(key), integer=True, minimum=-1)

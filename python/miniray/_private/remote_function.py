@@ -14,6 +14,7 @@ import _miniray_core
 from _miniray_core import rpc
 
 from miniray import dag, exceptions
+from miniray._private import generator as generator_mod
 from miniray._private import runtime_env, serialization
 from miniray._private import worker as worker_mod
 from miniray._private.object_ref import ObjectRef
@@ -85,12 +86,21 @@ class SpecTemplate:
     with one options set; each call adds its arguments (and gets a task id).
     `error`: why such calls can never be scheduled (they fail with it)."""
 
-    __slots__ = ("spec", "num_returns", "error")
+    __slots__ = ("spec", "num_returns", "error", "generator")
 
     def __init__(self, spec, error: Optional[BaseException] = None):
         self.spec = spec
-        self.num_returns = spec.num_returns  # read once, not per call
+        self.num_returns, self.generator = spec.fields("num_returns", "generator")  # once
         self.error = error
+
+
+def returns_of(w, ids, template: SpecTemplate):
+    """What .remote() returns: ObjectRef(s), or a generator task's
+    ObjectRefGenerator (streaming) or completion ref (dynamic)."""
+    if template.generator == generator_mod.STREAMING:
+        return generator_mod.ObjectRefGenerator(ObjectRef(ids[0], w.core),
+                                                _miniray_core.task_id_of(ids[0]))
+    return worker_mod.refs_for_returns(w, ids, template.num_returns)
 
 
 def set_placement(spec, options: Dict[str, Any], captured_group: Optional[bytes]) -> None:
@@ -112,10 +122,11 @@ def never_schedulable(options: Dict[str, Any]) -> Optional[str]:
 
 
 def task_spec_template(options: Dict[str, Any], name: str, function_id: bytes,
-                       captured_group: Optional[bytes] = None) -> SpecTemplate:
+                       captured_group: Optional[bytes] = None,
+                       generator: int = generator_mod.NOT_A_GENERATOR) -> SpecTemplate:
     """The template of a task's calls with these options (in the placement
     group `captured_group`, when its parent task captures its children)."""
-    num_returns = options.get("num_returns")
+    num_returns = 1 if generator else options.get("num_returns")
     max_retries = options.get("max_retries")
     retry = options.get("retry_exceptions")
     spec = rpc.TaskSpec(
@@ -128,6 +139,7 @@ def task_spec_template(options: Dict[str, Any], name: str, function_id: bytes,
         retry_exceptions=bool(retry),
         runtime_env=runtime_env_json(options),
         priority=int(options.get("priority") or 0),
+        generator=generator,
     )
     if isinstance(retry, (list, tuple)):
         # Only these classes are retried: the worker, which can unpickle
@@ -210,11 +222,15 @@ class RemoteFunction(Generic[R]):
             template = owner._captured.get(group)
             if template is None:
                 template = owner._captured[group] = task_spec_template(
-                    owner._options, self._name, self._function_id, group)
+                    owner._options, self._name, self._function_id, group, self._generator(owner))
             return template
         if owner._spec is None:
-            owner._spec = task_spec_template(owner._options, self._name, self._function_id)
+            owner._spec = task_spec_template(owner._options, self._name, self._function_id,
+                                             None, self._generator(owner))
         return owner._spec
+
+    def _generator(self, owner) -> int:
+        return generator_mod.generator_kind(owner._options.get("num_returns"), self._function)
 
     def _prepare(self, args, kwargs):
         """Checks the call against the signature and exports the function."""
@@ -245,7 +261,7 @@ class RemoteFunction(Generic[R]):
         blob, deps, contained, keep = serialize_args(w, args, kwargs, template)
         ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep  # the task now holds its argument object
-        return worker_mod.refs_for_returns(w, ids, template.num_returns)
+        return returns_of(w, ids, template)
 
 
 class _OptionsWrapper(Generic[R]):

@@ -458,6 +458,17 @@ def wait(object_refs: Sequence[ObjectRef[R]], *, num_returns: int = 1,
     w = _ensure_connected()
     if isinstance(object_refs, ObjectRef):
         raise TypeError("wait() expects a list of ObjectRefs, got a single ObjectRef")
+    from miniray._private.generator import ObjectRefGenerator, wait_for_generators
+    if isinstance(object_refs, (list, tuple)) and any(
+            isinstance(r, ObjectRefGenerator) for r in object_refs):
+        # A generator is ready when its next item (or its end) is there.
+        check_number("num_returns", num_returns, allow_none=False, integer=True)
+        if num_returns > len(object_refs):
+            raise ValueError(f"num_returns ({num_returns}) cannot exceed the number of "
+                             f"objects ({len(object_refs)})")
+        if timeout is not None:
+            check_number("timeout", timeout, allow_none=False)
+        return wait_for_generators(list(object_refs), num_returns, timeout)
     refs = _refs_from(object_refs, "wait")
     if len(set(refs)) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
