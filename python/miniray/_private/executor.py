@@ -318,14 +318,11 @@ def _stream(w, task: Task, result) -> list:
     refs = []
     try:
         for value in result:
-            refs.append(generator_mod.store_item(w, task.task_id, len(refs), value,
-                                                 serialization.PICKLE))
+            _put_item(w, task, refs, value)
     except TaskCancelledInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - the error is the last item
-        refs.append(generator_mod.store_item(w, task.task_id, len(refs),
-                                             task_error(w, task.name, exc),
-                                             serialization.TASK_ERROR))
+        _put_item(w, task, refs, task_error(w, task.name, exc), serialization.TASK_ERROR)
     return refs
 
 
@@ -338,15 +335,16 @@ async def _stream_async(w, task: Task, result) -> list:
     refs = []
     try:
         async for value in result:
-            refs.append(generator_mod.store_item(w, task.task_id, len(refs), value,
-                                                 serialization.PICKLE))
+            _put_item(w, task, refs, value)
     except asyncio.CancelledError:
         raise
     except BaseException as exc:  # noqa: BLE001 - the error is the last item
-        refs.append(generator_mod.store_item(w, task.task_id, len(refs),
-                                             task_error(w, task.name, exc),
-                                             serialization.TASK_ERROR))
+        _put_item(w, task, refs, task_error(w, task.name, exc), serialization.TASK_ERROR)
     return refs
+
+
+def _put_item(w, task: Task, refs: list, value, kind: int = serialization.PICKLE) -> None:
+    refs.append(generator_mod.store_item(w, task.task_id, len(refs), value, kind))
 
 
 def _ready() -> bool:
