@@ -87,10 +87,13 @@ def test_actor_methods_sync_and_async_generate(ray_shared):
     assert asyncio.run(consume()) == [0, 1]
 
 
-def test_wait_takes_generators(ray_shared):
+def test_wait_takes_generators(ray_shared, tmp_path):
+    release = tmp_path / "release"
+
     @miniray.remote
     def slow():
-        time.sleep(0.5)
+        while not release.exists():
+            time.sleep(0.01)
         yield 1
 
     @miniray.remote
@@ -101,6 +104,8 @@ def test_wait_takes_generators(ray_shared):
     ready, not_ready = miniray.wait([slow_gen, fast_gen], num_returns=1, timeout=10)
     assert ready == [fast_gen] and not_ready == [slow_gen]
     assert miniray.get(next(fast_gen)) == 2
+    release.touch()
+    assert miniray.get(next(slow_gen)) == 1
 
 
 def test_items_are_freed_with_the_generator_and_a_dead_worker_is_reported(ray_shared):

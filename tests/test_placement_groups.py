@@ -54,19 +54,23 @@ def test_a_group_reserves_its_bundles_and_its_tasks_run_in_them(no_runtime):
         get_placement_group("train")
 
 
-def test_a_group_waits_for_room_and_removal_stops_what_runs_in_it(no_runtime):
+def test_a_group_waits_for_room_and_removal_stops_what_runs_in_it(no_runtime, tmp_path):
     miniray.init(num_cpus=2)
+    started, release = tmp_path / "started", tmp_path / "release"
 
     @miniray.remote(num_cpus=2)
     def hog():
-        time.sleep(1.0)
+        started.touch()
+        while not release.exists():
+            time.sleep(0.01)
         return "done"
 
     running = hog.remote()
-    time.sleep(0.3)
+    assert wait_for(started.exists)  # it holds both CPUs now
     pg = placement_group([{"CPU": 1}])
-    assert not pg.wait(0.2)  # pending: the hog holds both CPUs
+    assert not pg.wait(0.3)  # pending until the hog is done
     assert placement_group_table(pg)["state"] == "PENDING"
+    release.touch()
     assert miniray.get(running) == "done"
     assert pg.wait(10)
 

@@ -124,18 +124,20 @@ def test_extra_workers_are_stopped_once_idle(ray_start):
     assert miniray.get(parent.remote()) == 1
 
 
-def test_priorities_order_ready_tasks_and_actor_calls(no_runtime):
+def test_priorities_order_ready_tasks_and_actor_calls(no_runtime, tmp_path):
     """A miniray extension (the design document's task priorities): among
     ready tasks that fit, higher priority first; FIFO within a priority."""
     miniray.init(num_cpus=1)
+    from conftest import wait_for
 
     @miniray.remote
     def stamp(name, hold=0.0):
+        (tmp_path / name).touch()
         time.sleep(hold)
         return name, time.monotonic()
 
     blocker = stamp.remote("blocker", 0.5)  # holds the only CPU meanwhile
-    time.sleep(0.2)
+    assert wait_for(lambda: (tmp_path / "blocker").exists())
     refs = [stamp.options(priority=p).remote(f"{name}") for name, p in
             [("low1", 0), ("high1", 5), ("low2", 0), ("high2", 5), ("urgent", 9)]]
     ran = [name for name, _ in sorted(miniray.get([blocker] + refs), key=lambda r: r[1])]
@@ -144,12 +146,13 @@ def test_priorities_order_ready_tasks_and_actor_calls(no_runtime):
     @miniray.remote
     class Server:
         def handle(self, name, hold=0.0):
+            (tmp_path / name).touch()
             time.sleep(hold)
             return name, time.monotonic()
 
     server = Server.remote()
     first = server.handle.remote("first", 0.5)
-    time.sleep(0.2)
+    assert wait_for(lambda: (tmp_path / "first").exists())  # it runs: the rest wait
     calls = [server.handle.options(priority=p).remote(name) for name, p in
              [("low1", 0), ("low2", 0), ("high", 3)]]
     ran = [name for name, _ in sorted(miniray.get([first] + calls), key=lambda r: r[1])]
