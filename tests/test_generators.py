@@ -118,7 +118,8 @@ def test_items_are_freed_with_the_generator_and_a_dead_worker_is_reported(ray_sh
     gen = many.remote(20)
     assert sum(len(miniray.get(r)) for r in gen) == 20 * 200_000
     del gen
-    assert wait_for(lambda: node_stats()["num_objects"] == before)
+    assert wait_for(lambda: node_stats()["num_objects"] <= before), (
+        node_stats()["num_objects"], before)
 
     @miniray.remote(max_retries=0)
     def dies_midway():
