@@ -32,13 +32,6 @@ from miniray._private.remote_function import (
 T = TypeVar("T")
 
 
-def _generator_function():  # stands for a generator method in generator_kind
-    yield
-
-
-_GENERATOR_FUNCTION = _generator_function
-
-
 class ActorExitSignal(BaseException):
     """Raised by exit_actor(): ends the actor after the current call."""
 
@@ -91,8 +84,7 @@ def _method_table(cls) -> Dict[str, Dict[str, Any]]:
         methods[name] = dict(getattr(member, "__miniray_method_options__", {}))
         methods[name]["is_async"] = inspect.iscoroutinefunction(member) or \
             inspect.isasyncgenfunction(member)
-        methods[name]["is_generator"] = inspect.isgeneratorfunction(member) or \
-            inspect.isasyncgenfunction(member)
+        methods[name]["is_generator"] = generator_mod.is_generator_function(member)
     return methods
 
 
@@ -292,6 +284,7 @@ class ActorHandle(Generic[T]):
         # Per method: its default options and their TaskSpec template.
         self._templates: Dict[str, tuple] = {}
         self._pending: list = []  # unfinished calls, with max_pending_calls
+        self._max_pending = metadata.get("max_pending_calls", -1)
 
     @classmethod
     def _owned(cls, actor_id: bytes, metadata) -> "ActorHandle":
@@ -300,7 +293,8 @@ class ActorHandle(Generic[T]):
                    ObjectRef(_miniray_core.actor_handle_id(actor_id), w.core))
 
     def __getattr__(self, name: str) -> ActorMethod:
-        if name in ("_actor_id", "_metadata", "_handle_ref", "_templates", "_pending"):
+        if name in ("_actor_id", "_metadata", "_handle_ref", "_templates", "_pending",
+                    "_max_pending"):
             raise AttributeError(name)
         cached = self._templates.get(name)
         if cached is not None:
@@ -320,8 +314,7 @@ class ActorHandle(Generic[T]):
         """The TaskSpec shared by calls of one method with one options set."""
         num_returns = options.get("num_returns")
         info = self._metadata["methods"].get(method_name, {})
-        generator = generator_mod.generator_kind(
-            num_returns, _GENERATOR_FUNCTION if info.get("is_generator") else None)
+        generator = generator_mod.generator_kind(num_returns, bool(info.get("is_generator")))
         if generator:
             num_returns = 1  # the completion; the items follow it
         elif num_returns is None:
@@ -350,7 +343,7 @@ class ActorHandle(Generic[T]):
 
     def _submit(self, template: SpecTemplate, args, kwargs):
         w = worker_mod._ensure_connected()
-        limit = self._metadata.get("max_pending_calls", -1)
+        limit = self._max_pending
         if limit > 0:
             self._check_pending_calls(w, limit)
         blob, deps, contained, keep = serialize_args(w, args, kwargs, template)

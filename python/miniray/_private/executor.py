@@ -16,7 +16,6 @@ from miniray import exceptions
 from miniray._private import generator as generator_mod
 from miniray._private import runtime_env, serialization
 from miniray.actor import ActorExitSignal, exit_actor
-from miniray._private.object_ref import ObjectRef
 from miniray._private.remote_function import ArgRef
 
 
@@ -290,7 +289,7 @@ def execute_task(w, task: Task) -> None:
         # it still ends as cancelled.
         if task.actor_id and w.core.take_cancel_request(task.task_id):
             raise TaskCancelledInterrupt()
-        if _is_coroutine_result(result):  # an async method on a sync actor
+        if inspect.iscoroutine(result):  # an async method on a sync actor
             result = asyncio.run(_awaited(result))
         _finish(w, task, result)
     except TaskCancelledInterrupt:
@@ -351,12 +350,6 @@ def _ready() -> bool:
     return True
 
 
-def _is_coroutine_result(result) -> bool:
-    """What an async def returned, to be awaited. An ObjectRef is awaitable
-    too, but a task that returns one returns the ref itself (as in Ray)."""
-    return inspect.isawaitable(result) and not isinstance(result, ObjectRef)
-
-
 async def _awaited(result):
     return await result
 
@@ -387,7 +380,7 @@ async def execute_task_async(w, task: Task) -> None:
         if task.generator:
             result = generator_mod.completion_value(await _stream_async(w, task, result),
                                                     task.generator)
-        elif _is_coroutine_result(result):
+        elif inspect.iscoroutine(result):  # (an ObjectRef is awaitable, but returned as is)
             result = await result
         _finish(w, task, result)
     except asyncio.CancelledError:

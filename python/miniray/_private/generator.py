@@ -36,14 +36,18 @@ STREAMING = 1
 DYNAMIC = 2
 
 
-def generator_kind(num_returns: Any, function: Any) -> int:
-    """What num_returns and the function make of a task's returns."""
+def is_generator_function(function: Any) -> bool:
+    return inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function)
+
+
+def generator_kind(num_returns: Any, is_generator: bool) -> int:
+    """What num_returns makes of the returns of a function (a generator
+    function or not)."""
     if num_returns == "streaming":
         return STREAMING
     if num_returns == "dynamic":
         return DYNAMIC
-    if num_returns is None and (inspect.isgeneratorfunction(function) or
-                                inspect.isasyncgenfunction(function)):
+    if num_returns is None and is_generator:
         return STREAMING  # as Ray 2.x: a generator function streams by default
     return NOT_A_GENERATOR
 
@@ -151,10 +155,6 @@ def _completion_items(completion: ObjectRef) -> List[ObjectRef]:
 
 
 # --- the worker's side ------------------------------------------------------
-
-def is_generator_result(value: Any) -> bool:
-    return inspect.isgenerator(value) or inspect.isasyncgen(value)
-
 
 def store_item(w, task_id: bytes, index: int, value: Any, kind: int) -> ObjectRef:
     from miniray._private import serialization

@@ -76,9 +76,12 @@ def serialize_args(w, args, kwargs, task):
 
 
 def runtime_env_json(options: Dict[str, Any]) -> str:
-    """The task's runtime_env over the job's (see runtime_env.merge)."""
-    return runtime_env.to_json(runtime_env.merge(worker_mod.global_worker.job_runtime_env,
-                                                 options.get("runtime_env") or {}))
+    """The task's runtime_env over the job's (see runtime_env.merge), less
+    what the job's workers already have for good (its env_vars and
+    working_dir are set when a worker starts): a task of a job with only
+    those carries nothing, and its worker does nothing per task."""
+    job = runtime_env.per_task_part(worker_mod.global_worker.job_runtime_env)
+    return runtime_env.to_json(runtime_env.merge(job, options.get("runtime_env") or {}))
 
 
 class SpecTemplate:
@@ -230,7 +233,8 @@ class RemoteFunction(Generic[R]):
         return owner._spec
 
     def _generator(self, owner) -> int:
-        return generator_mod.generator_kind(owner._options.get("num_returns"), self._function)
+        return generator_mod.generator_kind(owner._options.get("num_returns"),
+                                            generator_mod.is_generator_function(self._function))
 
     def _prepare(self, args, kwargs):
         """Checks the call against the signature and exports the function."""

@@ -180,6 +180,12 @@ def merge(parent: Dict[str, Any], child: Dict[str, Any]) -> Dict[str, Any]:
     return merged
 
 
+def per_task_part(job_env: Dict[str, Any]) -> Dict[str, Any]:
+    """What of a job's runtime_env each task must apply itself: not its
+    env_vars and working_dir, which its workers get when they start."""
+    return {k: v for k, v in job_env.items() if k not in ("env_vars", "working_dir")}
+
+
 def to_json(env: Dict[str, Any]) -> str:
     return json.dumps(env) if env else ""
 

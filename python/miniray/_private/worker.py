@@ -380,14 +380,15 @@ def store_value(w: Worker, id_bytes: bytes, sv: serialization.SerializedValue) -
     return ObjectRef(id_bytes, core)
 
 
-def _refs_from(object_refs, what: str) -> List[ObjectRef]:
+def _refs_from(object_refs, what: str, also: type = ObjectRef) -> List[Any]:
+    """The ObjectRefs (or `also`, e.g. generators for wait) of a list."""
     if not isinstance(object_refs, (list, tuple)):
         # Ray raises ValueError for get(3), TypeError for wait(3).
         error = ValueError if what == "get" else TypeError
         raise error(f"'object_refs' must either be an ObjectRef or a list of "
                     f"ObjectRefs; {what}() got {type(object_refs).__name__}")
     for r in object_refs:
-        if not isinstance(r, ObjectRef):
+        if not isinstance(r, (ObjectRef, also)):
             raise TypeError(f"{what} expects ObjectRefs, got {r!r} of type {type(r).__name__}")
     return list(object_refs)
 
@@ -459,17 +460,7 @@ def wait(object_refs: Sequence[ObjectRef[R]], *, num_returns: int = 1,
     if isinstance(object_refs, ObjectRef):
         raise TypeError("wait() expects a list of ObjectRefs, got a single ObjectRef")
     from miniray._private.generator import ObjectRefGenerator, wait_for_generators
-    if isinstance(object_refs, (list, tuple)) and any(
-            isinstance(r, ObjectRefGenerator) for r in object_refs):
-        # A generator is ready when its next item (or its end) is there.
-        check_number("num_returns", num_returns, allow_none=False, integer=True)
-        if num_returns > len(object_refs):
-            raise ValueError(f"num_returns ({num_returns}) cannot exceed the number of "
-                             f"objects ({len(object_refs)})")
-        if timeout is not None:
-            check_number("timeout", timeout, allow_none=False)
-        return wait_for_generators(list(object_refs), num_returns, timeout)
-    refs = _refs_from(object_refs, "wait")
+    refs = _refs_from(object_refs, "wait", also=ObjectRefGenerator)
     if len(set(refs)) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
     check_number("num_returns", num_returns, allow_none=False, integer=True)
@@ -478,9 +469,13 @@ def wait(object_refs: Sequence[ObjectRef[R]], *, num_returns: int = 1,
     if num_returns > len(refs):
         raise ValueError(f"num_returns ({num_returns}) cannot exceed the number of "
                          f"object refs ({len(refs)})")
-    if num_returns == 0 or not refs:
+    if num_returns == 0:
         return [], refs
-    flags = w.core.wait([r._id for r in refs], num_returns, _timeout_arg(timeout))
+    wait_timeout = _timeout_arg(timeout)
+    if any(isinstance(r, ObjectRefGenerator) for r in refs):
+        # A generator is ready when its next item (or its end) is there.
+        return wait_for_generators(refs, num_returns, None if timeout is None else wait_timeout)
+    flags = w.core.wait([r._id for r in refs], num_returns, wait_timeout)
     ready, not_ready = [], []
     for r, f in zip(refs, flags):
         (ready if f and len(ready) < num_returns else not_ready).append(r)
