@@ -91,10 +91,7 @@ def test_pip_installs_once_per_requirement_set(no_runtime, tmp_path):
         assert miniray.get(probe.remote("rt_wheel_c"))[0] is None  # only where asked for
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-        for leftover in (cache + ".lock", cache + ".partial"):
-            shutil.rmtree(leftover, ignore_errors=True)
-            if os.path.exists(leftover):
-                os.remove(leftover)
+        assert not os.path.exists(cache + ".partial")
 
 
 def test_a_failed_pip_install_is_a_runtime_env_setup_error(no_runtime, tmp_path):
@@ -102,6 +99,7 @@ def test_a_failed_pip_install_is_a_runtime_env_setup_error(no_runtime, tmp_path)
     missing = str(tmp_path / "missing-1.0-py3-none-any.whl")
     with pytest.raises(RuntimeEnvSetupError, match="could not install"):
         miniray.get(probe.options(runtime_env={"pip": [missing]}).remote("x"), timeout=120)
+    assert not [n for n in os.listdir(runtime_env.pip_cache_dir()) if n.endswith(".partial")]
     assert miniray.get(probe.remote("no_such_module"))[0] is None  # the worker is fine
 
 

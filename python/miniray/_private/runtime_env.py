@@ -246,7 +246,8 @@ def pip_cache_dir() -> str:
 
 def ensure_pip_packages(requirements: List[str]) -> str:
     """The directory holding `requirements`, installed by pip on first use
-    (one process installs; others wait on a file lock, then reuse it)."""
+    (one process installs at a time, under the cache's one file lock;
+    others then reuse it). A failed install leaves nothing behind."""
     key = hashlib.sha256(json.dumps(requirements).encode()).hexdigest()[:16]
     root = pip_cache_dir()
     target = os.path.join(root, key)
@@ -254,7 +255,7 @@ def ensure_pip_packages(requirements: List[str]) -> str:
     if os.path.exists(ready):
         return target
     os.makedirs(root, exist_ok=True)
-    with open(target + ".lock", "w") as lock:
+    with open(os.path.join(root, ".install.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.exists(ready):
             return target
