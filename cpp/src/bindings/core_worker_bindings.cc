@@ -158,6 +158,16 @@ void RegisterCoreWorker(py::module_& m) {
           py::arg("address"), py::arg("job_config"),
           "An attached driver's client of the node daemon at `address`: it starts a job "
           "(rpc.JobConfig: its workers' environment).")
+      .def_static(
+          "connect_observer",
+          [](const std::string& address) {
+            return ValueOrThrow(Released<StatusOr<std::shared_ptr<CoreWorker>>>([&] {
+              return CoreWorker::Connect(std::make_unique<SocketChannel>(address, rpc::OBSERVER));
+            }));
+          },
+          py::arg("address"),
+          "A state client of the node at `address` (the CLI, the dashboard): it reads the "
+          "node's state and can change nothing.")
       .def_property_readonly("worker_id", [](const CoreWorker& c) { return c.worker_id().Hex(); })
       .def_property_readonly("node_id", [](const CoreWorker& c) { return c.node_id().Hex(); })
       .def_property_readonly("job_id", [](const CoreWorker& c) { return c.job_id().Hex(); })
@@ -213,6 +223,20 @@ void RegisterCoreWorker(py::module_& m) {
                 [&] { return cw.PlacementGroupTable(); })));
           },
           "The node's PlacementGroupTableReply.")
+      .def(
+          "get_state",
+          [](CoreWorker& cw, bool tasks, bool workers, bool objects, uint32_t limit) {
+            rpc::GetStateRequest request;
+            request.set_tasks(tasks);
+            request.set_workers(workers);
+            request.set_objects(objects);
+            request.set_limit(limit);
+            return ToPython(ValueOrThrow(Released<StatusOr<rpc::StateReply>>(
+                [&] { return cw.GetState(request); })));
+          },
+          py::arg("tasks") = false, py::arg("workers") = false, py::arg("objects") = false,
+          py::arg("limit") = 0,
+          "The node's StateReply: its snapshot (node, jobs, actors) and the rows asked for.")
       .def(
           "list_named_actors",
           [](CoreWorker& cw, const std::string& ray_namespace, bool all_namespaces) {

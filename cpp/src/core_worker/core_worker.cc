@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/clock.h"
+
 namespace miniray {
 namespace {
 constexpr uint64_t kPrefaultBytes = 1 << 20;
@@ -402,6 +404,14 @@ StatusOr<rpc::PlacementGroupTableReply> CoreWorker::PlacementGroupTable() {
   return std::move(*reply->mutable_placement_group_table_reply());
 }
 
+StatusOr<rpc::StateReply> CoreWorker::GetState(const rpc::GetStateRequest& request) {
+  rpc::ClientMessage m;
+  *m.mutable_get_state() = request;
+  auto reply = Call(std::move(m));
+  if (!reply.ok()) return reply.status();
+  return std::move(*reply->mutable_state_reply());
+}
+
 StatusOr<rpc::NamedActorsReply> CoreWorker::ListNamedActors(const std::string& ray_namespace,
                                                              bool all_namespaces) {
   rpc::ClientMessage m;
@@ -467,6 +477,7 @@ StatusOr<std::optional<rpc::ExecuteTaskRequest>> CoreWorker::NextTask(int64_t ti
   if (!tasks_.empty()) {
     rpc::ExecuteTaskRequest t = std::move(tasks_.front());
     tasks_.pop_front();
+    started_us_[TaskID::FromBinary(t.task_spec().task_id())] = NowMicros();
     return std::optional<rpc::ExecuteTaskRequest>(std::move(t));
   }
   if (disconnected_) return Status::Unavailable("the miniray node went away");
@@ -476,6 +487,13 @@ StatusOr<std::optional<rpc::ExecuteTaskRequest>> CoreWorker::NextTask(int64_t ti
 Status CoreWorker::TaskDone(rpc::TaskResult result) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // When it ran, for the node's task events (the state API, timeline).
+    auto started = started_us_.find(TaskID::FromBinary(result.task_id()));
+    if (started != started_us_.end()) {
+      result.set_start_time_us(started->second);
+      result.set_end_time_us(NowMicros());
+      started_us_.erase(started);
+    }
     for (auto& v : *result.mutable_returns()) {
       if (v.value_case() != rpc::ObjectValue::VALUE_NOT_SET) continue;
       // No value set: written into shared memory after Create.

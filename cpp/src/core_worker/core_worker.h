@@ -103,6 +103,8 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   Status CreatePlacementGroup(rpc::CreatePlacementGroupRequest request);
   Status RemovePlacementGroup(const std::string& placement_group_id);
   StatusOr<rpc::PlacementGroupTableReply> PlacementGroupTable();
+  // The node's state (the state API, the CLI, the dashboard).
+  StatusOr<rpc::StateReply> GetState(const rpc::GetStateRequest& request);
   // Live named actors in `ray_namespace`, or in every namespace.
   StatusOr<rpc::NamedActorsReply> ListNamedActors(const std::string& ray_namespace,
                                                   bool all_namespaces);
@@ -164,6 +166,9 @@ class CoreWorker : public std::enable_shared_from_this<CoreWorker> {
   std::unordered_map<ObjectID, int64_t> local_refs_;        // guarded by mu_
   std::unordered_map<ObjectID, ObjectLocation> creating_;   // guarded by mu_
   std::set<TaskID> cancel_requests_;                        // guarded by mu_
+  // Tasks handed to this process and not reported done: when each was
+  // handed over (its start time in TaskResult).
+  std::unordered_map<TaskID, int64_t> started_us_;          // guarded by mu_
   std::atomic<int> cancel_signal_{0};
   bool cancel_notices_enabled_ = false;                     // guarded by mu_
   std::deque<TaskID> cancel_notices_;                       // guarded by mu_

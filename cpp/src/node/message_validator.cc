@@ -93,6 +93,19 @@ Status ValidateClientMessage(const rpc::ClientMessage& m, const ClientRole& role
     bool registering = m.body_case() == M::kRegisterClient;
     if (!role.registered && !registering) return Bad("a client must register first");
     if (role.registered && registering) return Bad("a client registers only once");
+    // A state client reads: it may change nothing.
+    if (role.registered && role.kind == rpc::OBSERVER) {
+      switch (m.body_case()) {
+        case M::kGetState:
+        case M::kGetResources:
+        case M::kPlacementGroupTable:
+        case M::kListNamedActors:
+        case M::kKvGet:
+          break;
+        default:
+          return Bad("a state client (OBSERVER) only reads the node's state");
+      }
+    }
   }
   switch (m.body_case()) {
     case M::kRegisterClient:
@@ -183,6 +196,8 @@ Status ValidateClientMessage(const rpc::ClientMessage& m, const ClientRole& role
       return CheckId<ActorID>(m.kill_actor().actor_id(), "actor_id");
     case M::kCancelTask:
       return CheckId<ObjectID>(m.cancel_task().object_id(), "object_id");
+    case M::kGetState:
+      return Status::OK();
     case M::BODY_NOT_SET:
       return Bad("a message with no body");
   }

@@ -39,6 +39,17 @@ TEST(MessageValidatorTest, WellFormedMessagesPass) {
   EXPECT_TRUE(ValidateClientMessage(reg, kNewSocket).ok());
 }
 
+TEST(MessageValidatorTest, AStateClientMayOnlyRead) {
+  const ClientRole observer{false, true, rpc::OBSERVER};
+  rpc::ClientMessage state;
+  state.mutable_get_state()->set_tasks(true);
+  EXPECT_TRUE(ValidateClientMessage(state, observer).ok());
+  ExpectRefused(Task(), observer, "only reads");
+  rpc::ClientMessage put;
+  put.mutable_kv_put()->set_key("k");
+  ExpectRefused(put, observer, "only reads");
+}
+
 TEST(MessageValidatorTest, RolesDecideWhatMaySend) {
   ExpectRefused(Task(), kNewSocket, "register first");
   rpc::ClientMessage reg;

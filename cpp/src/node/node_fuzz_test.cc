@@ -117,6 +117,11 @@ std::vector<std::string> Seeds() {
   });
   add([&](auto& m) { m.mutable_placement_group_table(); });
   add([&](auto& m) {
+    m.mutable_get_state()->set_tasks(true);
+    m.mutable_get_state()->set_workers(true);
+    m.mutable_get_state()->set_objects(true);
+  });
+  add([&](auto& m) {
     m.mutable_expect_objects()->add_object_ids(ObjectID::ForTaskReturn(task, 7).Binary());
   });
   add([&](auto& m) { m.mutable_remove_placement_group()->set_placement_group_id(pg); });

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/clock.h"
 #include "common/socket.h"
 #include "node/message_validator.h"
 #include "node/node_runtime.h"
@@ -160,6 +161,9 @@ Status NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m)
     case rpc::ClientMessage::kCancelTask:
       CancelTaskLocked(m.cancel_task());
       break;
+    case rpc::ClientMessage::kGetState:
+      GetStateLocked(conn, request_id, m.get_state());
+      break;
     case rpc::ClientMessage::BODY_NOT_SET:
       break;  // refused by the validator
   }
@@ -225,6 +229,8 @@ void NodeRuntime::RegisterLocked(ClientConnection* conn, const rpc::RegisterClie
     job.ray_namespace = m.job_config().ray_namespace();
     job.entrypoint = m.job_config().entrypoint();
     conn->job = StartJobLocked(std::move(job));
+  } else if (conn->kind == rpc::OBSERVER) {
+    // Reads the node's state only (the validator holds it to that).
   } else {
     // A worker runs the tasks of the job it was started for. (One the node
     // did not start, a test's, joins the in-process driver's job.)
@@ -289,9 +295,7 @@ void NodeRuntime::EndJobLocked(const JobID& job) {
   auto jit = jobs_.find(job);
   if (jit == jobs_.end() || !jit->second.alive) return;
   jit->second.alive = false;
-  jit->second.end_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+  jit->second.end_time_ms = NowMillis();
   const std::string why = "its driver exited";
   // Non-detached actors die with their job's driver (as Ray); their
   // workers are stopped with the job's others below.
@@ -351,9 +355,13 @@ ResourceSet NodeRuntime::DemandOf(const TaskSpecification& spec,
 }
 
 void NodeRuntime::SubmitToSchedulerLocked(const TaskSpecification& spec) {
+  std::vector<ObjectID> missing = objects_->Missing(spec.Dependencies());
+  TaskEntry* entry = tasks_.Find(spec.TaskId());
+  task_events_.Submitted(spec, entry ? entry->parent : TaskID::Nil(), !missing.empty(),
+                         NowMicros());
   scheduler_.SubmitTask(spec.TaskId(), spec.Name(),
                         DemandOf(spec, spec.message().required_resources()),
-                        objects_->Missing(spec.Dependencies()),
+                        std::move(missing),
                         JobID::FromBinary(spec.message().job_id()), spec.message().priority());
   schedule_needed_ = true;
 }
@@ -373,6 +381,7 @@ Status NodeRuntime::SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m) 
   }
   if (spec.IsActorTask()) {
     // Method calls bypass the scheduler: they queue on their actor, in order.
+    task_events_.Submitted(spec, parent, false, NowMicros());
     ActorID actor = spec.ActorId();
     Status queued = actors_.Enqueue(actor, id, spec.message().priority());
     if (!queued.ok()) {
@@ -433,6 +442,8 @@ void NodeRuntime::SendTaskLocked(ClientConnection* worker, const TaskEntry& task
     *execute->add_args() = objects_->ValueFor(worker->id, ObjectID::FromBinary(dep));
   }
   for (int64_t g : gpu_ids) execute->add_gpu_ids(g);
+  task_events_.Dispatched(task.spec.TaskId(), worker->worker_id, worker->pid,
+                          task.spec.IsActorTask());
   worker->Send(std::move(m));
   (void)m.mutable_execute_task()->unsafe_arena_release_task_spec();
 }
@@ -460,6 +471,9 @@ Status NodeRuntime::TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m) 
     }
   }
   MINIRAY_RETURN_IF_ERROR(objects_->CheckReturns(conn->id, m.returns()));
+  if (!m.cancelled()) {
+    task_events_.Ran(id, m.start_time_us(), m.end_time_us(), m.application_error());
+  }
   if (m.cancelled()) {  // a task or call the worker dropped before running it
     std::string why = "Task '" + spec.Name() + "' was cancelled.";
     if (!spec.IsActorTask()) {  // the worker is free again, and its resources
@@ -526,6 +540,7 @@ void NodeRuntime::FailTaskLocked(const TaskID& id, rpc::ErrorType type,
                                  const std::string& message) {
   TaskEntry* task = tasks_.Find(id);
   if (!task) return;
+  task_events_.Failed(id, rpc::ErrorType_Name(type), message, NowMicros());
   for (auto& v : TaskManager::ErrorReturns(task->spec, type, message)) {
     objects_->StoreError(ObjectID::FromBinary(v.object_id()), type, message, &events_);
   }
@@ -592,6 +607,59 @@ void NodeRuntime::CreateActorLocked(ClientConnection* conn, uint64_t request_id,
   objects_->AddReferences(spec.HeldReferences());
   tasks_.Add(spec, TaskID::Nil(), conn->id);
   SubmitToSchedulerLocked(spec);
+}
+
+void NodeRuntime::GetStateLocked(ClientConnection* conn, uint64_t request_id,
+                                 const rpc::GetStateRequest& m) {
+  rpc::NodeMessage reply;
+  reply.set_request_id(request_id);
+  auto* r = reply.mutable_state_reply();
+  *r->mutable_snapshot() = SnapshotLocked(/*take_kv=*/false);
+  r->set_num_tasks_total(task_events_.size());
+  r->set_num_tasks_evicted(task_events_.num_evicted());
+  if (m.tasks()) {
+    for (auto& row : task_events_.Rows(m.limit())) {
+      row.set_node_id(node_id_.Binary());
+      // Waiting for arguments that have arrived meanwhile: waiting to be placed.
+      if (row.state() == rpc::PENDING_ARGS_AVAIL) {
+        TaskEntry* task = tasks_.Find(TaskID::FromBinary(row.task_id()));
+        if (task && objects_->Missing(task->spec.Dependencies()).empty()) {
+          row.set_state(task->spec.IsActorTask() ? rpc::SUBMITTED_TO_WORKER
+                                                 : rpc::PENDING_NODE_ASSIGNMENT);
+        }
+      }
+      *r->add_tasks() = std::move(row);
+    }
+  }
+  if (m.workers()) {
+    for (const auto& [id, client] : clients_) {
+      if (m.limit() && static_cast<uint32_t>(r->workers_size()) >= m.limit()) break;
+      bool local_driver = client->in_process();
+      if (!local_driver && (!client->registered || client->kind == rpc::OBSERVER)) continue;
+      auto* w = r->add_workers();
+      w->set_worker_id(client->worker_id.Binary());
+      w->set_pid(local_driver ? getpid() : client->pid);
+      w->set_job_id(client->job.Binary());
+      w->set_worker_type(client->kind == rpc::TASK_WORKER ? "WORKER" : "DRIVER");
+      w->set_node_id(node_id_.Binary());
+      if (client->kind != rpc::TASK_WORKER) continue;
+      ActorID actor = actors_.ActorOf(client->worker_id);
+      if (!actor.IsNil()) w->set_actor_id(actor.Binary());
+      if (!client->running_task.IsNil()) w->set_current_task_id(client->running_task.Binary());
+    }
+  }
+  if (m.objects()) {
+    auto pid_of = [this](ClientId c) -> int32_t {
+      auto it = clients_.find(c);
+      if (it == clients_.end()) return 0;
+      return it->second->in_process() ? getpid() : it->second->pid;
+    };
+    for (auto& row : objects_->States(m.limit(), pid_of)) {
+      row.set_node_id(node_id_.Binary());
+      *r->add_objects() = std::move(row);
+    }
+  }
+  conn->Send(std::move(reply));
 }
 
 void NodeRuntime::GetActorLocked(ClientConnection* conn, uint64_t request_id,

@@ -16,6 +16,7 @@
 
 #include <google/protobuf/stubs/logging.h>
 
+#include "common/clock.h"
 #include "common/socket.h"
 
 namespace miniray {
@@ -315,9 +316,7 @@ std::shared_ptr<ClientConnection> NodeRuntime::ConnectLocal(Deliver deliver) {
 
 JobID NodeRuntime::StartJobLocked(Job job) {
   JobID id = JobID::FromInt(next_job_++);
-  job.start_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  job.start_time_ms = NowMillis();
   jobs_[id] = std::move(job);
   // Workers for it start now, so its first tasks find them warm.
   LaunchForJobLocked(id, config_.prestart_workers());
@@ -347,6 +346,10 @@ void NodeRuntime::Disconnect(ClientConnection* conn) {
 
 rpc::NodeSnapshot NodeRuntime::Snapshot() {
   std::lock_guard<std::mutex> lock(mu_);
+  return SnapshotLocked(/*take_kv=*/true);
+}
+
+rpc::NodeSnapshot NodeRuntime::SnapshotLocked(bool take_kv) {
   rpc::NodeSnapshot s;
   if (stopped_) return s;
   auto* node = s.mutable_node();
@@ -391,6 +394,7 @@ rpc::NodeSnapshot NodeRuntime::Snapshot() {
     row->set_is_detached(options.is_detached());
     row->set_death_cause(actor.death_cause);
   }
+  if (!take_kv) return s;
   for (const auto& key : kv_.TakeChanged()) {
     const std::string* value = kv_.Get(key);
     if (!value) continue;

@@ -3,6 +3,7 @@
 //
 //   ObjectTable   objects, references, pins, Get/Wait, spilling
 //   TaskManager   accepted tasks, retries, failures, cancel order
+//   TaskEventTable  each task's states and times, kept after it ends
 //   ActorManager  actors, names, restarts, ordered calls
 //   Scheduler     which task runs on which worker, when to start workers
 //   WorkerPool    worker processes: launch, registration, reaping
@@ -45,6 +46,7 @@
 #include "node/actor_manager.h"
 #include "node/kv_store.h"
 #include "node/object_table.h"
+#include "node/task_event_table.h"
 #include "node/task_manager.h"
 #include "node/worker_pool.h"
 #include "object_store/object_store.h"
@@ -183,6 +185,12 @@ class NodeRuntime {
                                   const rpc::CreatePlacementGroupRequest& m);
   void RemovePlacementGroupLocked(const PlacementGroupID& id);
   void PlacementGroupTableLocked(ClientConnection* conn, uint64_t request_id);
+  // The state API's rows: tasks, workers, objects, with the snapshot.
+  void GetStateLocked(ClientConnection* conn, uint64_t request_id,
+                      const rpc::GetStateRequest& m);
+  // The node, its jobs and actors; and with `take_kv`, the key-value
+  // entries written since the last snapshot that took them.
+  rpc::NodeSnapshot SnapshotLocked(bool take_kv);
   void HoldGeneratorItemLocked(ClientConnection* conn, const ObjectID& item);
   // A task's resources by name, rewritten to its placement group's own if
   // it is placed in one (placement_groups.h).
@@ -228,6 +236,7 @@ class NodeRuntime {
   Scheduler scheduler_;                                    // guarded by mu_
   std::unique_ptr<ObjectTable> objects_;                   // guarded by mu_
   TaskManager tasks_;                                      // guarded by mu_
+  TaskEventTable task_events_;                             // guarded by mu_
   ActorManager actors_;                                    // guarded by mu_
   WorkerPool pool_;                                        // guarded by mu_ (but Launch)
   KvStore kv_;                                             // guarded by mu_

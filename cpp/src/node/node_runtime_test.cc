@@ -210,14 +210,15 @@ TEST(NodeRuntimeTest, InfeasibleTaskStaysPendingAndItsCancelFailsIt) {
 // a driver unless told not to.
 class RawClient {
  public:
-  explicit RawClient(const std::string& address, bool do_register = true) {
+  explicit RawClient(const std::string& address, bool do_register = true,
+                     rpc::ClientKind kind = rpc::DRIVER) {
     auto fd = ConnectAbstract(address);
     EXPECT_TRUE(fd.ok());
     fd_ = *fd;
     if (!do_register) return;
     rpc::ClientMessage reg;
     reg.mutable_register_client()->set_worker_id(WorkerID::FromRandom().Binary());
-    reg.mutable_register_client()->set_kind(rpc::DRIVER);
+    reg.mutable_register_client()->set_kind(kind);
     Send(reg);
     rpc::NodeMessage reply;
     int arena_fd = -1;
@@ -452,6 +453,48 @@ TEST(NodeRuntimeTest, TheNodeSignalsOnlyProcessesItStarted) {
   driver.Send(cancel);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   SUCCEED();  // still alive: no SIGKILL reached this process
+}
+
+TEST(NodeRuntimeTest, AStateClientReadsTasksWorkersAndObjectsAndCanChangeNothing) {
+  auto node = StartNode();
+  FakeClient driver(node.get());
+  TaskID task = TaskID::FromRandom();
+  driver.Send(Submit(task, {{"TPU", 1}}));  // infeasible: stays pending
+  rpc::ClientMessage put;
+  put.mutable_put()->set_object_id(ObjectID::ForPut().Binary());
+  put.mutable_put()->set_inline_data("value");
+  driver.Send(put);
+
+  RawClient observer(node->socket_name(), true, rpc::OBSERVER);
+  rpc::ClientMessage ask;
+  ask.set_request_id(5);
+  ask.mutable_get_state()->set_tasks(true);
+  ask.mutable_get_state()->set_workers(true);
+  ask.mutable_get_state()->set_objects(true);
+  observer.Send(ask);
+  rpc::NodeMessage m;
+  ASSERT_TRUE(observer.Recv(&m));
+  const rpc::StateReply& state = m.state_reply();
+  ASSERT_EQ(state.tasks_size(), 1);
+  EXPECT_EQ(state.tasks(0).task_id(), task.Binary());
+  EXPECT_EQ(state.tasks(0).state(), rpc::PENDING_NODE_ASSIGNMENT);
+  EXPECT_EQ(state.tasks(0).node_id(), node->node_id().Binary());
+  EXPECT_GT(state.tasks(0).creation_time_us(), 0);
+  EXPECT_EQ(state.snapshot().node().node_id(), node->node_id().Binary());
+  ASSERT_EQ(state.workers_size(), 1);  // the in-process driver; not the observer
+  EXPECT_EQ(state.workers(0).worker_type(), "DRIVER");
+  EXPECT_EQ(state.workers(0).pid(), getpid());
+  // The put value and the task's pending return, each held by the driver.
+  ASSERT_EQ(state.objects_size(), 2);
+  for (const auto& o : state.objects()) {
+    EXPECT_TRUE(o.state() == "INLINE" || o.state() == "PENDING") << o.state();
+    ASSERT_EQ(o.holder_pids_size(), 1);
+    EXPECT_EQ(o.holder_pids(0), getpid());
+  }
+  // A state client that tries to change something is cut off; nothing changed.
+  observer.Send(Submit(TaskID::FromRandom(), {{"CPU", 1}}));
+  EXPECT_TRUE(ClosedByNode(observer));
+  EXPECT_EQ(node->Stats().num_pending_tasks, 1u);
 }
 
 TEST(NodeRuntimeTest, AStringThatIsNotUtf8IsRefusedAtDecoding) {

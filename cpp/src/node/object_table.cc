@@ -1,5 +1,6 @@
 #include "node/object_table.h"
 
+#include <algorithm>
 #include <string>
 
 
@@ -451,6 +452,52 @@ ObjectTableStats ObjectTable::Stats() const {
   for (const auto& [id, e] : objects_) s.num_spilled += e.spilled != nullptr;
   s.num_requests = requests_.size();
   return s;
+}
+
+std::vector<rpc::ObjectStateData> ObjectTable::States(
+    size_t limit, const std::function<int32_t(ClientId)>& pid_of) const {
+  size_t n = limit == 0 ? objects_.size() : std::min(limit, objects_.size());
+  std::vector<rpc::ObjectStateData> rows;
+  rows.reserve(n);
+  std::unordered_map<ObjectID, size_t> row_of;
+  for (const auto& [id, e] : objects_) {
+    if (rows.size() == n) break;
+    rpc::ObjectStateData row;
+    row.set_object_id(id.Binary());
+    row.set_reference_count(e.refs);
+    if (!e.ready) {
+      row.set_state("PENDING");
+    } else if (e.value.has_error()) {
+      row.set_state("ERROR");
+      row.set_error_type(rpc::ErrorType_Name(e.value.error().type()));
+    } else if (e.spilled) {
+      row.set_state("SPILLED");
+      row.set_size(e.spilled->size());
+    } else if (e.value.has_shared()) {
+      row.set_state("SHARED_MEMORY");
+      row.set_size(e.value.shared().size());
+    } else {
+      row.set_state("INLINE");
+      row.set_size(e.value.inline_data().size());
+    }
+    row_of[id] = rows.size();
+    rows.push_back(std::move(row));
+  }
+  // Who holds what: each client's handles and the shared values it maps.
+  for (const auto& [client, state] : clients_) {
+    int32_t pid = pid_of(client);
+    for (const auto& [id, count] : state.refs) {
+      auto it = row_of.find(id);
+      if (it == row_of.end() || count <= 0) continue;
+      rows[it->second].add_holder_pids(pid);
+      rows[it->second].add_holder_counts(count);
+    }
+    for (const auto& [id, count] : state.pins) {
+      auto it = row_of.find(id);
+      if (it != row_of.end() && count > 0) rows[it->second].add_pinned_by_pids(pid);
+    }
+  }
+  return rows;
 }
 
 }  // namespace miniray

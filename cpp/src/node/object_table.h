@@ -22,6 +22,7 @@
 #define MINIRAY_NODE_OBJECT_TABLE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -141,6 +142,10 @@ class ObjectTable {
   void DropClient(ClientId client, ObjectEvents* events);
 
   ObjectTableStats Stats() const;
+  // The state API's rows (`limit` at most, 0: all), each with the pids
+  // (`pid_of` a client) of the processes holding handles to it or mapping it.
+  std::vector<rpc::ObjectStateData> States(
+      size_t limit, const std::function<int32_t(ClientId)>& pid_of) const;
   // Test hooks: references to `id` (0 when it has no entry).
   int64_t RefCount(const ObjectID& id) const;
 

@@ -9,6 +9,7 @@ TaskEntry* TaskManager::Add(TaskSpecification spec, const TaskID& parent, uint64
   if (!parent.IsNil() && tasks_.count(parent)) children_[parent].push_back(id);
   TaskEntry& e = it->second;
   e.owner = owner;
+  e.parent = parent;
   e.retries_left = spec.message().max_retries();
   e.spec = std::move(spec);
   return &e;

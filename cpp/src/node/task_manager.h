@@ -25,6 +25,7 @@ namespace miniray {
 struct TaskEntry {
   TaskSpecification spec;
   uint64_t owner = 0;       // the client that submitted it
+  TaskID parent;            // the task that submitted it (nil: a driver)
   WorkerID worker;          // running it, if dispatched
   bool cancelled = false;   // miniray.cancel() reached it while it ran
   int32_t retries_left = 0;  // -1: forever

@@ -98,11 +98,11 @@ int RoundTripEveryBody() {
 }
 
 TEST(NodeProtoTest, EveryClientMessageRoundTripsThroughAFrame) {
-  EXPECT_EQ(RoundTripEveryBody<rpc::ClientMessage>(), 23);
+  EXPECT_EQ(RoundTripEveryBody<rpc::ClientMessage>(), 24);
 }
 
 TEST(NodeProtoTest, EveryNodeMessageRoundTripsThroughAFrame) {
-  EXPECT_EQ(RoundTripEveryBody<rpc::NodeMessage>(), 11);
+  EXPECT_EQ(RoundTripEveryBody<rpc::NodeMessage>(), 12);
 }
 
 TEST(NodeProtoTest, ConfigRoundTrips) {
