@@ -32,12 +32,13 @@ from miniray._private.worker import (
 
 # Last: util's modules use the API above (miniray.remote, get, ...).
 from miniray import util
+from miniray.util.state.api import timeline
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DynamicObjectRefGenerator", "ObjectRef", "ObjectRefGenerator", "actor", "available_resources", "cancel", "cluster_resources", "dag",
     "exceptions", "get", "get_actor", "get_gpu_ids", "get_runtime_context", "init",
-    "is_initialized", "kill", "method", "nodes", "put", "remote", "shutdown", "util",
-    "wait",
+    "is_initialized", "kill", "method", "nodes", "put", "remote", "shutdown", "timeline",
+    "util", "wait",
 ]

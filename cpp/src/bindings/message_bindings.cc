@@ -24,6 +24,7 @@
 
 #include "bindings/bindings.h"
 #include "common/socket.h"
+#include "protobuf/gcs.pb.h"
 #include "protobuf/node.pb.h"
 
 namespace py = pybind11;
@@ -504,6 +505,7 @@ void RegisterMessages(py::module_& m) {
   py::module_ rpc = m.def_submodule("rpc", "The messages of protobuf/*.proto, by name.");
   AddFile(rpc, rpc::TaskSpec::descriptor()->file());
   AddFile(rpc, rpc::NodeMessage::descriptor()->file());
+  AddFile(rpc, rpc::GcsNodeInfo::descriptor()->file());
   rpc.def(
       "parse",
       [](const std::string& type_name, py::bytes data) {

@@ -18,6 +18,10 @@ void RegisterNode(py::module_& m) {
            }),
            py::arg("config"), "Starts a node from an rpc.NodeConfig.")
       .def("stop", &NodeRuntime::Stop, py::call_guard<py::gil_scoped_release>())
+      .def_static("queue_logs", &NodeRuntime::QueueLogs, py::arg("enable"),
+                  "Send the node's runtime messages to a queue (take_logs) instead of stderr.")
+      .def_static("take_logs", &NodeRuntime::TakeLogs,
+                  "The node's runtime messages queued since the last call.")
       .def_property_readonly("socket_name", &NodeRuntime::socket_name)
       .def_property_readonly("node_id", [](const NodeRuntime& n) { return n.node_id().Hex(); })
       .def(

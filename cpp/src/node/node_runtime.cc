@@ -200,8 +200,39 @@ class NodeRuntime::Locked {
 // ---------------------------------------------------------------------------
 // Life cycle
 
+namespace {
+// Where the node's runtime messages go: stderr, or (once a driver asks) a
+// queue its Python side drains into the `logging` module. A plain queue,
+// not a callback: lines are logged with the node's lock held, where calling
+// into Python (and taking the GIL) could deadlock.
+std::mutex log_mu;
+bool log_to_queue = false;              // guarded by log_mu
+std::deque<std::string> log_queue;      // guarded by log_mu
+constexpr size_t kMaxQueuedLogs = 1000;
+}  // namespace
+
 void NodeRuntime::Log(const std::string& line) {
+  {
+    std::lock_guard<std::mutex> lock(log_mu);
+    if (log_to_queue) {
+      if (log_queue.size() >= kMaxQueuedLogs) log_queue.pop_front();
+      log_queue.push_back(line);
+      return;
+    }
+  }
   std::cerr << "(miniray) " << line << std::endl;
+}
+
+void NodeRuntime::QueueLogs(bool enable) {
+  std::lock_guard<std::mutex> lock(log_mu);
+  log_to_queue = enable;
+}
+
+std::vector<std::string> NodeRuntime::TakeLogs() {
+  std::lock_guard<std::mutex> lock(log_mu);
+  std::vector<std::string> out(log_queue.begin(), log_queue.end());
+  log_queue.clear();
+  return out;
 }
 
 void NodeRuntime::LogLimited(const std::string& line) {
@@ -269,6 +300,8 @@ Status NodeRuntime::Init() {
     Job job;
     job.worker_env.assign(config_.worker_env().begin(), config_.worker_env().end());
     job.driver_pid = getpid();
+    job.ray_namespace = config_.local_job_config().ray_namespace();
+    job.entrypoint = config_.local_job_config().entrypoint();
     local_job_ = StartJobLocked(std::move(job));
   }
   loop_ = std::thread([this] { EventLoop(); });

@@ -122,6 +122,12 @@ class NodeRuntime {
 
   NodeStats Stats() const;
 
+  // The node's runtime messages (warnings such as an infeasible task) go
+  // to stderr, or, enabled, to a process-wide queue (the last 1,000 lines)
+  // that TakeLogs empties: miniray's Python side logs them with `logging`.
+  static void QueueLogs(bool enable);
+  static std::vector<std::string> TakeLogs();
+
   // What this node reports to the GCS: its resources (the daemon adds its
   // address and the rest of its row), its jobs and actors, and the
   // key-value entries written since the last snapshot.

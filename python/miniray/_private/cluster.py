@@ -6,8 +6,13 @@
         address         "IP:PORT": the cluster's address (its Redis, the GCS)
         token           the cluster token (0600): Redis's password
         node_<IP>.json  a node daemon of this machine: pid, node id, socket
-        logs/           the daemon's and Redis's logs
+        logs/           the daemon's and Redis's logs, and each worker's
+                        stdout and stderr (worker-<id>-<job>-<pid>.out/.err)
     <temp dir>/session_latest -> the newest session
+
+A plain miniray.init() makes a session directory too, with an `embedded`
+file (the driver's pid) and a node file for its embedded node, so that the
+CLI and the state API find a running program as they find a cluster.
 
 The temp dir is /tmp/miniray unless MINIRAY_TEMP_DIR (or --temp-dir, or
 init(_temp_dir=...)) says otherwise. Drivers and the CLI find a cluster's
@@ -27,11 +32,20 @@ def temp_dir(given: Optional[str] = None) -> str:
     return os.path.abspath(given or os.environ.get("MINIRAY_TEMP_DIR") or "/tmp/miniray")
 
 
-def new_session(given_temp_dir: Optional[str] = None) -> str:
+EMBEDDED_SESSIONS_KEPT = 10
+
+
+def new_session(given_temp_dir: Optional[str] = None, embedded: bool = False) -> str:
     """Creates a session directory (with its token) and points
-    session_latest at it."""
+    session_latest at it. An embedded node's session (a plain init(); it
+    holds its workers' logs) leaves session_latest alone, so that
+    init(address="auto") still finds the cluster started here; older
+    embedded sessions whose driver has exited are removed past the newest
+    EMBEDDED_SESSIONS_KEPT."""
     root = temp_dir(given_temp_dir)
     os.makedirs(root, exist_ok=True)
+    if embedded:
+        _prune_embedded_sessions(root)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S_%f")
     session = os.path.join(root, f"session_{stamp}_{os.getpid()}")
     os.makedirs(session, mode=0o700)
@@ -39,11 +53,54 @@ def new_session(given_temp_dir: Optional[str] = None) -> str:
     fd = os.open(os.path.join(session, "token"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_hex(32))
+    if embedded:
+        with open(os.path.join(session, "embedded"), "w") as f:
+            f.write(str(os.getpid()))  # whose session it is
+        return session
     latest = os.path.join(root, "session_latest")
     tmp_link = latest + f".{os.getpid()}"
     os.symlink(session, tmp_link)
     os.replace(tmp_link, latest)
     return session
+
+
+def _prune_embedded_sessions(root: str) -> None:
+    import shutil
+    embedded = [x for x in sessions(root) if read(x, "embedded") is not None]
+    for session in embedded[EMBEDDED_SESSIONS_KEPT:]:
+        if not _pid_alive(read(session, "embedded")):
+            shutil.rmtree(session, ignore_errors=True)
+
+
+def _pid_alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def find_local_runtime(given_temp_dir: Optional[str] = None,
+                       address: Optional[str] = None) -> Tuple[str, dict]:
+    """(session_dir, node file) of the newest live miniray runtime on this
+    machine: a node daemon, or the embedded node of a running init() (as
+    `ray status` finds a local ray.init()). With `address`, a node of the
+    cluster at that address."""
+    for session in sessions(given_temp_dir):
+        if address is not None and read(session, "address") != address:
+            continue
+        for info in sorted(node_files(session), key=lambda i: not i.get("head")):
+            if _pid_alive(info.get("pid")) and _socket_exists(info.get("socket_name", "")):
+                return session, info
+    where = f"of the cluster at {address} " if address else ""
+    raise ConnectionError(
+        f"Could not find a running miniray runtime {where}on this machine (under "
+        f"{temp_dir(given_temp_dir)}). Start one with miniray.init() in a program or "
+        "`miniray start --head`.")
 
 
 def sessions(given_temp_dir: Optional[str] = None) -> List[str]:

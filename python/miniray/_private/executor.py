@@ -176,6 +176,8 @@ def task_error(w, name: str, exc: BaseException) -> exceptions.RayTaskError:
 
 def _begin(w, task: Task):
     w.set_current_task(task.task_id, task.name, task.gpu_ids, task.spec, task.capture_group)
+    if w.log_names is not None:
+        w.log_names.task(task.name)  # what the driver prefixes output with
     if task.gpu_ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in task.gpu_ids)
 

@@ -98,8 +98,7 @@ def refs_for_returns(w: "Worker", ids: List[bytes], num_returns: int):
     return refs
 
 
-def job_worker_env(runtime_env: Dict[str, Any], namespace: str,
-                   log_to_driver: bool) -> List[str]:
+def job_worker_env(runtime_env: Dict[str, Any], namespace: str) -> List[str]:
     """The whole environment of this driver's workers ("KEY=VALUE"): this
     process's, its runtime_env env_vars, and what lets them import what the
     driver can (its sys.path, cwd or working_dir), as Ray's workers."""
@@ -121,8 +120,6 @@ def job_worker_env(runtime_env: Dict[str, Any], namespace: str,
         dict.fromkeys([os.path.dirname(pkg_root), core_root] +
                       [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     env.setdefault("PYTHONUNBUFFERED", "1")
-    if not log_to_driver:
-        env["MINIRAY_LOG_TO_DRIVER"] = "0"
     return [f"{k}={v}" for k, v in env.items()]
 
 
@@ -209,8 +206,11 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         hook_env = runtime_env_mod.setup_hook_env(runtime_env)  # (removed from runtime_env)
         _check_init_options(kwargs)
         namespace = namespace or "default"
-        env = job_worker_env(runtime_env, namespace, kwargs.get("log_to_driver") is not False)
+        env = job_worker_env(runtime_env, namespace)
         env += [f"{k}={v}" for k, v in hook_env.items()]
+        log_to_driver = kwargs.get("log_to_driver", True)
+        if not isinstance(log_to_driver, bool):
+            raise TypeError(f"log_to_driver must be a bool, got {log_to_driver!r}")
         if address not in (None, "local"):
             if num_cpus is not None or num_gpus is not None or resources or object_store_memory:
                 raise ValueError("When connecting to an existing cluster, num_cpus, num_gpus, "
@@ -218,7 +218,13 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
                                  "cluster's nodes have theirs (`miniray start --num-cpus ...`)")
             _attach(w, address, _temp_dir, env, namespace)
         else:
-            _start_local(w, num_cpus, num_gpus, resources, object_store_memory, env)
+            _start_local(w, num_cpus, num_gpus, resources, object_store_memory, env, _temp_dir,
+                         namespace)
+        if log_to_driver:
+            from miniray._private.log_monitor import LogMonitor
+            w.log_monitor = LogMonitor(
+                os.path.join(w.session_dir, "logs"), w.core.job_id,
+                take_node_logs=_miniray_core.NodeRuntime.take_logs if w.node else None)
         w.mode = DRIVER
         w.namespace = namespace
         w.job_runtime_env = runtime_env
@@ -228,8 +234,13 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
 
 
 def _start_local(w: Worker, num_cpus, num_gpus, resources, object_store_memory,
-                 env: List[str]) -> None:
-    """The embedded node: this process is the node, its driver job 1."""
+                 env: List[str], temp_dir: Optional[str], namespace: str) -> None:
+    """The embedded node: this process is the node, its driver job 1. Its
+    session directory holds the workers' logs and says where the node is
+    (for the CLI and the state API of other processes)."""
+    from miniray._private import cluster
+    session = cluster.new_session(temp_dir, embedded=True)
+    env = env + [f"MINIRAY_LOG_DIR={os.path.join(session, 'logs')}"]
     if num_cpus is None:
         num_cpus = os.cpu_count() or 1
     if num_gpus is None:
@@ -247,11 +258,20 @@ def _start_local(w: Worker, num_cpus, num_gpus, resources, object_store_memory,
         max_workers=max(8, int(num_cpus) * 8),
         worker_argv=[sys.executable, "-m", "miniray._private.worker_main"],
         worker_env=env,
+        spill_dir=session,
         local_job=True,
+        local_job_config=rpc.JobConfig(ray_namespace=namespace,
+                                       entrypoint=" ".join([sys.executable] + sys.argv)),
     ))
+    _miniray_core.NodeRuntime.queue_logs(True)  # its warnings go to `logging`
     w.node = node
     w.core = _miniray_core.CoreWorker.connect_local(node)
     w.cluster = None
+    w.session_dir = session
+    cluster.write_node_file(session, "local", {
+        "pid": os.getpid(), "node_id": w.core.node_id, "socket_name": node.socket_name,
+        "embedded": True,
+    })
 
 
 def _attach(w: Worker, address: str, temp_dir: Optional[str], env: List[str],
@@ -261,6 +281,7 @@ def _attach(w: Worker, address: str, temp_dir: Optional[str], env: List[str],
     gcs_address = cluster.resolve_address(address, temp_dir)
     gcs = cluster.connect_gcs(gcs_address, temp_dir)
     node = cluster.local_node(gcs, gcs_address)
+    env = env + [f"MINIRAY_LOG_DIR={os.path.join(node.session_dir, 'logs')}"]
     job = rpc.JobConfig(worker_env=env, ray_namespace=namespace,
                         entrypoint=" ".join([sys.executable] + sys.argv))
     try:
@@ -271,6 +292,7 @@ def _attach(w: Worker, address: str, temp_dir: Optional[str], env: List[str],
             from None
     w.node = None
     w.cluster = ClusterInfo(gcs, gcs_address, node.session_dir)
+    w.session_dir = node.session_dir
 
 
 class ClusterInfo:
@@ -290,7 +312,7 @@ def _address_info() -> Dict[str, Any]:
                 "gcs_address": cluster_info.address, "session_dir": cluster_info.session_dir,
                 "namespace": w.namespace, "job_id": w.core.job_id}
     return {"node_id": w.core.node_id, "address": w.node.socket_name if w.node else None,
-            "session_dir": None, "namespace": w.namespace, "job_id": w.core.job_id}
+            "session_dir": w.session_dir, "namespace": w.namespace, "job_id": w.core.job_id}
 
 
 def _detect_gpus() -> int:
@@ -321,12 +343,19 @@ def shutdown() -> None:
     with w.lock:
         if w.mode != DRIVER:
             return
-        core, node = w.core, w.node
+        core, node, monitor, session = w.core, w.node, w.log_monitor, w.session_dir
         w.reset()
+        if monitor is not None:
+            monitor.stop()  # shows what the workers wrote until now
         if core is not None:
             core.shutdown()  # an attached driver's job ends here
         if node is not None:
             node.stop()
+            _miniray_core.NodeRuntime.queue_logs(False)
+            try:  # the runtime is gone; its logs stay
+                os.remove(os.path.join(session, "node_local.json"))
+            except OSError:
+                pass
 
 
 atexit.register(shutdown)

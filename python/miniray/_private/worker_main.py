@@ -4,8 +4,9 @@ Started by the node runtime as `python -m miniray._private.worker_main
 --address=<socket>`. It connects, then runs tasks one at a time: fetch the
 function (cached), rebuild the arguments (dependency values arrive with the
 task; shared-memory ones are mapped without a copy), run, store the returns.
-Output printed by a task reaches the driver's terminal prefixed with the
-task's name and this process's pid, as Ray prints it.
+What a task prints goes to this worker's log files in the session's logs
+directory; the driver of its job prints it, prefixed with the task's name
+and this process's pid, as Ray does (log_monitor.py).
 """
 import json
 import os
@@ -29,40 +30,64 @@ def _setup_path():
     sys.path[:] = list(dict.fromkeys(driver_path + sys.path))
 
 
-class _PrefixedStream:
-    """A text stream that prefixes each line with "(task pid=N) "."""
+class LogNames:
+    """Marks this worker's log files with the name its next lines belong to.
 
-    def __init__(self, stream, worker):
-        self._stream = stream
-        self._worker = worker
-        self._pending = ""
+    The driver's log monitor (log_monitor.py) prints each line as Ray does,
+    "(name pid=N) line": `name` is the running task's function, or the
+    actor's class. A line ":task_name:NAME" (or ":actor_name:NAME") in the
+    file says so, written only when the name changes, as Ray's workers mark
+    their log files.
+    """
 
-    def write(self, text):
-        self._pending += text
-        if "\n" in self._pending:
-            *lines, self._pending = self._pending.split("\n")
-            w = self._worker
-            # As Ray: "(task_name pid=N)" for tasks, "(ClassName pid=N)" for actors.
-            name = type(w.actor_instance).__name__ if w.actor_instance is not None \
-                else (w.current_task_name or "worker")
-            prefix = f"({name} pid={os.getpid()}) "
-            self._stream.write("".join(prefix + line + "\n" for line in lines))
-            self._stream.flush()
-        return len(text)
+    def __init__(self):
+        self._last = None
+        self._actor = False
 
-    def flush(self):
-        if self._pending:
-            self.write("\n")
-        self._stream.flush()
+    def _mark(self, line: str) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+                os.write(stream.fileno(), line.encode(errors="replace"))
+            except (OSError, ValueError):
+                pass
 
-    def isatty(self):
-        return False
+    def task(self, name: str) -> None:
+        if self._actor or name == self._last:
+            return
+        self._last = name
+        self._mark(f":task_name:{name}\n")
 
-    def fileno(self):
-        return self._stream.fileno()
+    def actor(self, class_name: str) -> None:
+        self._actor = True
+        self._last = class_name
+        self._mark(f":actor_name:{class_name}\n")
 
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
+
+def _redirect_output(core) -> None:
+    """Sends this process's stdout and stderr (fds 1 and 2, so C extensions'
+    output too) to its files in the session's logs directory: Ray's
+    worker-<worker_id>-<job_id>-<pid>.out and .err. Writing a file never
+    blocks on a reader: a slow or closed terminal cannot slow or fail a
+    task. Until now stderr was a pipe the node read (a worker that cannot
+    start leaves its last words there)."""
+    log_dir = os.environ.get("MINIRAY_LOG_DIR")
+    node_stderr = os.environ.pop("MINIRAY_STDERR_FD", None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if log_dir:
+        base = os.path.join(log_dir, f"worker-{core.worker_id}-{core.job_id}-{os.getpid()}")
+        for suffix, fd in ((".out", 1), (".err", 2)):
+            f = os.open(base + suffix, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            os.dup2(f, fd)
+            os.close(f)
+    elif node_stderr:
+        os.dup2(int(node_stderr), 2)  # no session directory: the node's stderr
+    if node_stderr:
+        os.close(int(node_stderr))
+    # Line by line: the driver shows a task's output while it runs.
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
 
 
 def _actor_runner(w, executor, options):
@@ -138,22 +163,12 @@ def main():
     signal.signal(signal.SIGUSR2, executor.on_cancel_signal(w))
     core = _miniray_core.CoreWorker.connect(address)
     core.set_cancel_signal(signal.SIGUSR2)
-    # Registered: take back the node's stderr (until now a pipe the node
-    # read, so that a worker that cannot start leaves its last words).
-    stderr_fd = os.environ.pop("MINIRAY_STDERR_FD", None)
-    if stderr_fd:
-        sys.stderr.flush()
-        os.dup2(int(stderr_fd), 2)
-        os.close(int(stderr_fd))
+    _redirect_output(core)
     w.core = core
     w.mode = worker_mod.WORKER
     w.namespace = os.environ.get("MINIRAY_NAMESPACE", "default")
     w.job_runtime_env = json.loads(os.environ.get("MINIRAY_JOB_RUNTIME_ENV") or "{}")
-    if os.environ.get("MINIRAY_LOG_TO_DRIVER") == "0":  # init(log_to_driver=False)
-        sys.stdout = sys.stderr = open(os.devnull, "w")
-    else:
-        sys.stdout = _PrefixedStream(sys.stdout, w)
-        sys.stderr = _PrefixedStream(sys.stderr, w)
+    w.log_names = LogNames()
     try:
         run = executor.execute_task
         while True:
@@ -164,6 +179,8 @@ def main():
             del request
             if task.actor_creation:
                 run = _actor_runner(w, executor, executor.create_actor(w, task))
+                if w.actor_instance is not None:
+                    w.log_names.actor(type(w.actor_instance).__name__)
             else:
                 run(w, task)
             del task  # drop argument views now, not when the next task comes

@@ -26,6 +26,8 @@ class Worker:
         self.core = None  # _miniray_core.CoreWorker
         self.node = None  # _miniray_core.NodeRuntime (a driver's embedded node)
         self.cluster = None  # worker.ClusterInfo (a driver attached to a cluster)
+        self.session_dir: Optional[str] = None  # a driver's session directory
+        self.log_monitor: Any = None  # a driver's log_monitor.LogMonitor
         self.lock = threading.RLock()
         self.namespace = "default"
         self.job_runtime_env: Dict[str, Any] = {}
@@ -36,6 +38,9 @@ class Worker:
         self.actor_instance: Any = None
         self.actor_creation: Any = None  # its rpc.ActorCreationTaskSpec
         self.actor_capture_group: Optional[bytes] = None  # see current_capture_group
+        # Worker mode: marks this process's log files with the running task's
+        # or actor's name (worker_main.LogNames), for the driver's prefixes.
+        self.log_names: Any = None
 
     @property
     def current_task_id(self) -> Optional[bytes]:
@@ -74,6 +79,8 @@ class Worker:
         self.core = None
         self.node = None
         self.cluster = None
+        self.session_dir = None
+        self.log_monitor = None
         self.exported_functions = set()
         self.function_cache = {}
         self.job_runtime_env = {}

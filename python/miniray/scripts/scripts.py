@@ -6,6 +6,7 @@
     miniray start --address HOST:PORT [--node-ip-address IP] ...
     miniray stop [--force]
     miniray status [--address HOST:PORT]
+    miniray list|summary|memory|logs|timeline ...   (util/state/state_cli.py)
 
 Installed as a console script by the wheel, and runnable as
 `python -m miniray`. Flags have Ray's names.
@@ -214,12 +215,40 @@ def _bytes(n: float) -> str:
     return f"{n}B"
 
 
+def _local_status(temp_dir) -> int:
+    """`miniray status` of a running program's embedded node (no cluster)."""
+    from miniray.util.state import api
+    try:
+        session, info = cluster.find_local_runtime(temp_dir)
+        with api._source(None, temp_dir) as src:
+            state = src.core.get_state(workers=True)
+    except ConnectionError as e:
+        return _fail(str(e))
+    node = state.snapshot.node
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    print(f"======== Status of the miniray runtime of pid {info['pid']}: {now} ========")
+    print(f"Session: {session}\nNode: node_{node.node_id.hex()} (embedded in pid {info['pid']})")
+    print("Resources\n" + "-" * 63 + "\nUsage:")
+    for name in sorted(node.resources_total):
+        total, used = node.resources_total[name], \
+            node.resources_total[name] - node.resources_available.get(name, 0)
+        if name in ("memory", "object_store_memory"):
+            print(f" {_bytes(used)}/{_bytes(total)} {name}")
+        else:
+            print(f" {used:g}/{total:g} {name}")
+    print(f"\nObject store: {_bytes(node.object_store_used)} in {node.num_objects} objects; "
+          f"{len(state.workers)} workers and drivers, {node.num_pending_tasks} pending tasks")
+    return 0
+
+
 def status(args) -> int:
     try:
         address = cluster.resolve_address(args.address, args.temp_dir)
         gcs = cluster.connect_gcs(address, args.temp_dir)
         nodes = gcs.nodes()
     except (ConnectionError, ValueError) as e:
+        if args.address is None:
+            return _local_status(args.temp_dir)
         return _fail(str(e))
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     print(f"======== Cluster status: {now} ========")
@@ -276,7 +305,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `miniray status | head` ends quietly
     parser = argparse.ArgumentParser(prog="miniray", description="Start, stop and inspect a "
                                      "miniray cluster (the names of Ray's `ray` command).")
-    sub = parser.add_subparsers(dest="command", metavar="{start,stop,status}")
+    sub = parser.add_subparsers(
+        dest="command",
+        metavar="{start,stop,status,list,summary,memory,logs,timeline,dashboard}")
     sub.required = True
     p = sub.add_parser("start", help="start a node: a new cluster's head, or one that joins")
     p.add_argument("--head", action="store_true", help="start a new cluster with this node")
@@ -293,6 +324,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--address", help="HOST:PORT of the cluster (default: this machine's)")
     p.add_argument("--temp-dir")
     p.set_defaults(run=status)
+    from miniray.util.state import state_cli
+    state_cli.add_commands(sub)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -151,11 +151,12 @@ def remove_placement_group(placement_group: PlacementGroup) -> None:
 _STATES = {0: "PENDING", 1: "CREATED", 2: "REMOVED"}
 
 
-def _table() -> List[Dict[str, Any]]:
-    w = worker_mod._ensure_connected()
-    node_id = w.core.node_id
+def _table(core: Any = None) -> List[Dict[str, Any]]:
+    """Every group's row, from this process's node (or `core`'s)."""
+    core = core or worker_mod._ensure_connected().core
+    node_id = core.node_id
     rows = []
-    for g in w.core.placement_group_table().groups:
+    for g in core.placement_group_table().groups:
         bundles = {i: dict(b.resources) for i, b in enumerate(g.bundles)}
         state = _STATES[int(g.state)]
         rows.append({

@@ -1,0 +1,151 @@
+"""Workers' output, shown by the driver of their job (Ray's log monitor).
+
+Each worker writes its stdout and stderr to files in the session's logs
+directory (worker_main._redirect_output):
+
+    logs/worker-<worker_id>-<job_id>-<pid>.out   and   .err
+
+A `LogMonitor` thread in the driver follows the files of its own job and
+prints each new line through the driver's `sys.stdout` or `sys.stderr`
+(whatever they are at that moment: `contextlib.redirect_stdout` and
+notebooks see the lines) with Ray's prefix, "(name pid=N) line". Workers
+write files, never the driver's terminal, so a slow reader or a closed pipe
+cannot slow or fail a task: at worst the driver stops showing output.
+
+A line ":task_name:NAME" or ":actor_name:NAME" in a file (worker_main.LogNames)
+sets the name of the lines after it; tqdm_ray's progress lines are handed to
+its bar manager instead of being printed. The node's own runtime messages
+(an infeasible task, ...) go to the "miniray" logger.
+
+Ray's log monitor runs per node and publishes through the GCS; here the
+driver runs on the node's machine and reads the files itself.
+"""
+import logging
+import os
+import sys
+import threading
+from typing import Callable, Dict, List, Optional
+
+from miniray.experimental import tqdm_ray
+
+logger = logging.getLogger("miniray")
+
+TASK_NAME = ":task_name:"
+ACTOR_NAME = ":actor_name:"
+POLL_SECONDS = 0.1
+
+
+class _Followed:
+    """One log file being followed: where we are in it, and whose lines these are."""
+
+    __slots__ = ("file", "pid", "is_err", "name", "partial")
+
+    def __init__(self, path: str, pid: int, is_err: bool):
+        self.file = open(path, "rb")
+        self.pid = pid
+        self.is_err = is_err
+        self.name = "worker"
+        self.partial = b""
+
+
+def parse_log_name(filename: str):
+    """(worker_id, job_id, pid, is_err) of a worker log file's name, else None."""
+    if not filename.startswith("worker-") or not filename.endswith((".out", ".err")):
+        return None
+    parts = filename[len("worker-"):-4].split("-")
+    if len(parts) != 3 or not parts[2].isdigit():
+        return None
+    return parts[0], parts[1], int(parts[2]), filename.endswith(".err")
+
+
+class LogMonitor:
+    """Follows the log files of job `job_id` in `log_dir` and prints their
+    new lines in this (the driver's) process."""
+
+    def __init__(self, log_dir: str, job_id: str,
+                 take_node_logs: Optional[Callable[[], List[str]]] = None,
+                 ip: Optional[str] = None):
+        self._dir = log_dir
+        self._job = job_id
+        self._take_node_logs = take_node_logs
+        self._ip = ip
+        self._files: Dict[str, _Followed] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # one pass at a time (the thread, or flush)
+        self._broken = False  # our stdout went away: keep reading, show nothing
+        self._thread = threading.Thread(target=self._run, name="miniray-log-monitor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            self.poll()
+
+    def stop(self) -> None:
+        """A last pass (what workers wrote before shutdown), then closes."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.poll()
+        with self._lock:
+            for f in self._files.values():
+                f.file.close()
+            self._files.clear()
+
+    def poll(self) -> None:
+        with self._lock:
+            try:
+                self._discover()
+                for f in list(self._files.values()):
+                    self._read(f)
+                if self._take_node_logs is not None:
+                    for line in self._take_node_logs():
+                        level = logging.WARNING if line.startswith("warning") else logging.INFO
+                        logger.log(level, line)
+            except Exception:  # noqa: BLE001 - never let output kill the driver
+                pass
+
+    def _discover(self) -> None:
+        try:
+            names = os.listdir(self._dir)
+        except OSError:
+            return
+        for name in names:
+            if name in self._files:
+                continue
+            parsed = parse_log_name(name)
+            if parsed is None or parsed[1] != self._job:
+                continue
+            try:
+                self._files[name] = _Followed(os.path.join(self._dir, name), parsed[2], parsed[3])
+            except OSError:
+                pass
+
+    def _read(self, f: _Followed) -> None:
+        data = f.file.read()
+        if not data:
+            return
+        data = f.partial + data
+        *lines, f.partial = data.split(b"\n")
+        out: List[str] = []
+        for raw in lines:
+            line = raw.decode(errors="replace")
+            if line.startswith(TASK_NAME) or line.startswith(ACTOR_NAME):
+                f.name = line.split(":", 2)[2]
+                continue
+            if _progress_line(line):
+                continue
+            ip = f", ip={self._ip}" if self._ip else ""
+            out.append(f"({f.name} pid={f.pid}{ip}) {line}\n")
+        if out and not self._broken:
+            stream = sys.stderr if f.is_err else sys.stdout
+            try:
+                stream.write("".join(out))
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe or stream: stop showing
+                self._broken = True
+
+
+def _progress_line(line: str) -> bool:
+    """A tqdm_ray update from a worker: handed to the driver's bars."""
+    if tqdm_ray.MAGIC not in line:
+        return False
+    return tqdm_ray.process_update_line(line)

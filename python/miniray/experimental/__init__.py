@@ -1,0 +1,1 @@
+"""Ray's experimental APIs that miniray has: tqdm_ray."""
