@@ -30,6 +30,28 @@ from miniray.experimental import tqdm_ray
 
 logger = logging.getLogger("miniray")
 
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is when a record comes (so that
+    redirect_stderr sees miniray's messages), as "(miniray) message"."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"(miniray) {self.format(record)}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def setup_logger() -> None:
+    """The "miniray" logger prints its messages to stderr (as Ray's "ray"
+    logger does) unless the program gave it handlers of its own."""
+    if not logger.handlers:
+        logger.addHandler(_StderrHandler())
+        logger.propagate = False
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+
 TASK_NAME = ":task_name:"
 ACTOR_NAME = ":actor_name:"
 POLL_SECONDS = 0.1
@@ -64,8 +86,8 @@ class LogMonitor:
 
     def __init__(self, log_dir: str, job_id: str,
                  take_node_logs: Optional[Callable[[], List[str]]] = None,
-                 ip: Optional[str] = None):
-        self._dir = log_dir
+                 ip: Optional[str] = None, follow_workers: bool = True):
+        self._dir = log_dir if follow_workers else None
         self._job = job_id
         self._take_node_logs = take_node_logs
         self._ip = ip
@@ -104,6 +126,8 @@ class LogMonitor:
                 pass
 
     def _discover(self) -> None:
+        if self._dir is None:
+            return
         try:
             names = os.listdir(self._dir)
         except OSError:

@@ -220,11 +220,13 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         else:
             _start_local(w, num_cpus, num_gpus, resources, object_store_memory, env, _temp_dir,
                          namespace)
-        if log_to_driver:
-            from miniray._private.log_monitor import LogMonitor
-            w.log_monitor = LogMonitor(
-                os.path.join(w.session_dir, "logs"), w.core.job_id,
-                take_node_logs=_miniray_core.NodeRuntime.take_logs if w.node else None)
+        from miniray._private.log_monitor import LogMonitor, setup_logger
+        setup_logger()
+        # log_to_driver=False: workers' output stays in their log files.
+        w.log_monitor = LogMonitor(
+            os.path.join(w.session_dir, "logs"), w.core.job_id,
+            follow_workers=log_to_driver,
+            take_node_logs=_miniray_core.NodeRuntime.take_logs if w.node else None)
         w.mode = DRIVER
         w.namespace = namespace
         w.job_runtime_env = runtime_env

@@ -487,6 +487,8 @@ def timeline(filename: Optional[str] = None, address: Optional[str] = None
 
     Args:
         filename: write the events there as JSON (and return None).
+        address: None (this process's miniray, else the newest on this
+            machine), "auto" or "IP:PORT" (a cluster's).
 
     Returns:
         The events (a list of dicts), unless `filename` was given.
