@@ -225,8 +225,10 @@ void RegisterCoreWorker(py::module_& m) {
           "The node's PlacementGroupTableReply.")
       .def(
           "get_state",
-          [](CoreWorker& cw, bool tasks, bool workers, bool objects, uint32_t limit) {
+          [](CoreWorker& cw, bool tasks, bool workers, bool objects, uint32_t limit,
+             const std::string& kv_prefix) {
             rpc::GetStateRequest request;
+            request.set_kv_prefix(kv_prefix);
             request.set_tasks(tasks);
             request.set_workers(workers);
             request.set_objects(objects);
@@ -235,7 +237,7 @@ void RegisterCoreWorker(py::module_& m) {
                 [&] { return cw.GetState(request); })));
           },
           py::arg("tasks") = false, py::arg("workers") = false, py::arg("objects") = false,
-          py::arg("limit") = 0,
+          py::arg("limit") = 0, py::arg("kv_prefix") = "",
           "The node's StateReply: its snapshot (node, jobs, actors) and the rows asked for.")
       .def(
           "list_named_actors",

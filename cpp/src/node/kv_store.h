@@ -8,6 +8,8 @@
 
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace miniray {
@@ -19,10 +21,22 @@ class KvStore {
     bool changed = overwrite ? true : !map_.count(key);
     if (!changed) return;
     map_[key] = std::move(value);
-    changed_.push_back(key);
+    changed_.insert(key);
   }
-  // The keys written since the last call (for the GCS's copy).
-  std::vector<std::string> TakeChanged() { return std::move(changed_); }
+  // The keys written since the last call (for the GCS's copy), each once.
+  std::vector<std::string> TakeChanged() {
+    std::vector<std::string> keys(changed_.begin(), changed_.end());
+    changed_.clear();
+    return keys;
+  }
+  // The entries whose keys start with `prefix` (a scan of the table).
+  std::vector<std::pair<std::string, std::string>> Scan(const std::string& prefix) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [k, v] : map_) {
+      if (k.compare(0, prefix.size(), prefix) == 0) out.emplace_back(k, v);
+    }
+    return out;
+  }
   // The value under `key`, or null.
   const std::string* Get(const std::string& key) const {
     auto it = map_.find(key);
@@ -32,7 +46,7 @@ class KvStore {
 
  private:
   std::unordered_map<std::string, std::string> map_;
-  std::vector<std::string> changed_;
+  std::unordered_set<std::string> changed_;
 };
 
 }  // namespace miniray

@@ -617,6 +617,16 @@ void NodeRuntime::GetStateLocked(ClientConnection* conn, uint64_t request_id,
   *r->mutable_snapshot() = SnapshotLocked(/*take_kv=*/false);
   r->set_num_tasks_total(task_events_.size());
   r->set_num_tasks_evicted(task_events_.num_evicted());
+  for (const auto& [state, n] : task_events_.state_counts()) {
+    if (n > 0) (*r->mutable_task_state_counts())[rpc::TaskStatus_Name(state)] = n;
+  }
+  if (!m.kv_prefix().empty()) {
+    for (auto& [key, value] : kv_.Scan(m.kv_prefix())) {
+      auto* entry = r->add_kv();
+      entry->set_key(key);
+      entry->set_value(std::move(value));
+    }
+  }
   if (m.tasks()) {
     for (auto& row : task_events_.Rows(m.limit())) {
       row.set_node_id(node_id_.Binary());

@@ -390,9 +390,14 @@ rpc::NodeSnapshot NodeRuntime::SnapshotLocked(bool take_kv) {
   node->set_socket_name(socket_name_);
   node->set_pid(getpid());
   node->set_object_store_used(store_->used());
-  node->set_num_objects(static_cast<int32_t>(objects_->Stats().num_objects));
+
   node->set_num_workers(static_cast<int32_t>(worker_clients_.size()));
   node->set_num_pending_tasks(static_cast<int32_t>(tasks_.size()));
+  node->set_object_store_capacity(store_->arena()->size());
+  ObjectTableStats object_stats = objects_->Stats();
+  node->set_num_objects(static_cast<int32_t>(object_stats.num_objects));
+  node->set_num_spilled_objects(static_cast<int32_t>(object_stats.num_spilled));
+  node->set_spilled_bytes(object_stats.spilled_bytes);
   for (const auto& [k, v] : scheduler_.total().ToMap()) (*node->mutable_resources_total())[k] = v;
   for (const auto& [k, v] : scheduler_.available().ToMap()) {
     (*node->mutable_resources_available())[k] = v;

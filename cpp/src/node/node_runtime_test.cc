@@ -464,10 +464,13 @@ TEST(NodeRuntimeTest, AStateClientReadsTasksWorkersAndObjectsAndCanChangeNothing
   put.mutable_put()->set_object_id(ObjectID::ForPut().Binary());
   put.mutable_put()->set_inline_data("value");
   driver.Send(put);
+  driver.Send(KvPut("metrics:1", "m", true));
+  driver.Send(KvPut("fn:1", "f", true));
 
   RawClient observer(node->socket_name(), true, rpc::OBSERVER);
   rpc::ClientMessage ask;
   ask.set_request_id(5);
+  ask.mutable_get_state()->set_kv_prefix("metrics:");
   ask.mutable_get_state()->set_tasks(true);
   ask.mutable_get_state()->set_workers(true);
   ask.mutable_get_state()->set_objects(true);
@@ -480,6 +483,9 @@ TEST(NodeRuntimeTest, AStateClientReadsTasksWorkersAndObjectsAndCanChangeNothing
   EXPECT_EQ(state.tasks(0).state(), rpc::PENDING_NODE_ASSIGNMENT);
   EXPECT_EQ(state.tasks(0).node_id(), node->node_id().Binary());
   EXPECT_GT(state.tasks(0).creation_time_us(), 0);
+  EXPECT_EQ(state.task_state_counts().at("PENDING_NODE_ASSIGNMENT"), 1);
+  ASSERT_EQ(state.kv_size(), 1);
+  EXPECT_EQ(state.kv(0).key(), "metrics:1");
   EXPECT_EQ(state.snapshot().node().node_id(), node->node_id().Binary());
   ASSERT_EQ(state.workers_size(), 1);  // the in-process driver; not the observer
   EXPECT_EQ(state.workers(0).worker_type(), "DRIVER");

@@ -449,7 +449,11 @@ void ObjectTable::DropClient(ClientId client, ObjectEvents* events) {
 ObjectTableStats ObjectTable::Stats() const {
   ObjectTableStats s;
   s.num_objects = objects_.size();
-  for (const auto& [id, e] : objects_) s.num_spilled += e.spilled != nullptr;
+  for (const auto& [id, e] : objects_) {
+    if (!e.spilled) continue;
+    ++s.num_spilled;
+    s.spilled_bytes += e.spilled->size();
+  }
   s.num_requests = requests_.size();
   return s;
 }

@@ -62,6 +62,7 @@ struct ObjectEvents {
 struct ObjectTableStats {
   size_t num_objects = 0;  // entries
   size_t num_spilled = 0;  // on disk, not in shared memory
+  uint64_t spilled_bytes = 0;
   size_t num_requests = 0;  // Get/Wait requests still waiting
 };
 

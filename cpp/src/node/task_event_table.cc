@@ -8,6 +8,12 @@ TaskEventTable::Record* TaskEventTable::Find(const TaskID& id) {
   return &records_[it->second - first_seq_];
 }
 
+void TaskEventTable::SetState(Record* r, rpc::TaskStatus state) {
+  --counts_[r->state];
+  ++counts_[state];
+  r->state = state;
+}
+
 void TaskEventTable::Submitted(const TaskSpecification& spec, const TaskID& parent,
                                bool args_pending, int64_t now_us) {
   rpc::TaskStatus state = args_pending ? rpc::PENDING_ARGS_AVAIL
@@ -15,7 +21,7 @@ void TaskEventTable::Submitted(const TaskSpecification& spec, const TaskID& pare
                                                : rpc::PENDING_NODE_ASSIGNMENT;
   if (Record* r = Find(spec.TaskId())) {  // a retry (or an actor's restart)
     ++r->attempt;
-    r->state = state;
+    SetState(r, state);
     r->worker = WorkerID::Nil();
     r->worker_pid = 0;
     r->start_us = r->end_us = 0;
@@ -27,6 +33,7 @@ void TaskEventTable::Submitted(const TaskSpecification& spec, const TaskID& pare
   if (records_.size() >= capacity_) {
     auto it = index_.find(records_.front().task_id);
     if (it != index_.end() && it->second == first_seq_) index_.erase(it);
+    --counts_[records_.front().state];
     records_.pop_front();
     ++first_seq_;
   }
@@ -42,6 +49,7 @@ void TaskEventTable::Submitted(const TaskSpecification& spec, const TaskID& pare
   for (const auto& [name, amount] : spec.message().required_resources()) {
     r.resources.emplace_back(name, amount);
   }
+  ++counts_[state];
   index_[r.task_id] = first_seq_ + records_.size();
   records_.push_back(std::move(r));
 }
@@ -50,7 +58,7 @@ void TaskEventTable::Dispatched(const TaskID& id, const WorkerID& worker, pid_t 
                                 bool actor_call) {
   Record* r = Find(id);
   if (!r) return;
-  r->state = actor_call ? rpc::SUBMITTED_TO_WORKER : rpc::RUNNING;
+  SetState(r, actor_call ? rpc::SUBMITTED_TO_WORKER : rpc::RUNNING);
   r->worker = worker;
   r->worker_pid = pid;
 }
@@ -60,7 +68,7 @@ void TaskEventTable::Ran(const TaskID& id, int64_t start_us, int64_t end_us, boo
   if (!r) return;
   r->start_us = start_us;
   r->end_us = end_us;
-  r->state = raised ? rpc::FAILED : rpc::FINISHED;
+  SetState(r, raised ? rpc::FAILED : rpc::FINISHED);
   if (raised) r->error_type = "TASK_EXECUTION_EXCEPTION";
 }
 
@@ -68,7 +76,7 @@ void TaskEventTable::Failed(const TaskID& id, const std::string& error_type,
                             const std::string& message, int64_t now_us) {
   Record* r = Find(id);
   if (!r || r->state == rpc::FINISHED || r->state == rpc::FAILED) return;
-  r->state = rpc::FAILED;
+  SetState(r, rpc::FAILED);
   r->end_us = now_us;
   r->error_type = error_type;
   r->error_message = message.substr(0, 1024);

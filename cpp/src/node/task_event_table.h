@@ -56,6 +56,9 @@ class TaskEventTable {
   // The newest `limit` records (0: all), oldest first, as rows.
   std::vector<rpc::TaskEventData> Rows(size_t limit) const;
   size_t size() const { return records_.size(); }
+  // Records by state (kept as states change; the state API's counts and
+  // the dashboard's metrics without reading every row).
+  const std::unordered_map<int, int64_t>& state_counts() const { return counts_; }
   uint64_t num_evicted() const { return first_seq_; }
 
  private:
@@ -74,11 +77,13 @@ class TaskEventTable {
     std::vector<std::pair<std::string, double>> resources;
   };
   Record* Find(const TaskID& id);
+  void SetState(Record* r, rpc::TaskStatus state);
 
   const size_t capacity_;
   std::deque<Record> records_;  // in submission order
   uint64_t first_seq_ = 0;      // sequence number of records_.front()
   std::unordered_map<TaskID, uint64_t> index_;  // task -> sequence number
+  std::unordered_map<int, int64_t> counts_;     // rpc::TaskStatus -> records
 };
 
 }  // namespace miniray

@@ -89,6 +89,8 @@ TEST(TaskEventTableTest, TheOldestRecordsGoPastTheCapacityAndLimitKeepsTheNewest
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].name(), "t2");
   EXPECT_EQ(rows[2].state(), rpc::FINISHED);
+  EXPECT_EQ(table.state_counts().at(rpc::FINISHED), 1);
+  EXPECT_EQ(table.state_counts().at(rpc::PENDING_NODE_ASSIGNMENT), 2);
   auto newest = table.Rows(2);
   ASSERT_EQ(newest.size(), 2u);
   EXPECT_EQ(newest[0].name(), "t3");

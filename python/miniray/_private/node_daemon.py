@@ -91,6 +91,8 @@ def main(argv=None):
     parser.add_argument("--redis-server-path", default="redis-server")
     parser.add_argument("--heartbeat-ms", type=int, default=500)
     parser.add_argument("--node-timeout-ms", type=int, default=10_000)
+    parser.add_argument("--dashboard-host", help="serve the dashboard here (the head)")
+    parser.add_argument("--dashboard-port", type=int, default=8265)
     args = parser.parse_args(argv)
 
     import _miniray_core
@@ -158,12 +160,22 @@ def main(argv=None):
         node.stop()
         return 1
     node_id = row.node_id
+    dashboard = None
+    if args.dashboard_host:
+        from miniray.dashboard import server
+        try:
+            dashboard = server.start_for_daemon(
+                node.socket_name, session, token, connect_gcs(host, port, token, None),
+                args.dashboard_host, args.dashboard_port)
+        except ConnectionError as e:  # as Ray: the cluster runs without it
+            print(f"miniray node daemon: no dashboard: {e}", flush=True)
     if args.head:
         with open(os.path.join(session, "address"), "w") as f:
             f.write(gcs_address)
     cluster.write_node_file(session, ip, {
         "pid": os.getpid(), "node_id": node_id.hex(), "socket_name": node.socket_name,
         "gcs_address": gcs_address, "head": args.head, "redis_pid": redis.pid if redis else None,
+        "dashboard_url": dashboard.url if dashboard else None,
     })
     print(f"miniray node daemon: node {node_id.hex()} on {ip} ready "
           f"(GCS at {gcs_address}, socket {node.socket_name})", flush=True)
@@ -191,6 +203,8 @@ def main(argv=None):
                 print(f"miniray node daemon: node {dead.hex()} missed its heartbeats: dead",
                       flush=True)
 
+    if dashboard is not None:
+        dashboard.stop()
     node.stop()
     try:
         gcs.mark_node_dead(node_id, "its daemon stopped")

@@ -35,6 +35,8 @@ def _ensure_connected() -> Worker:
 # ---------------------------------------------------------------------------
 # init / shutdown
 
+# Ray's init options: acted on (documented in init()), or accepted and
+# without effect.
 _KNOWN_IGNORED_INIT_OPTIONS = {
     "include_dashboard", "dashboard_host", "dashboard_port",
     "logging_level", "logging_format", "log_to_driver", "configure_logging",
@@ -159,11 +161,15 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         num_workers: another name for num_cpus (the design document's).
         _temp_dir: where to look for clusters (default /tmp/miniray).
         **kwargs: Ray's other init options. log_to_driver=False stops the
-            "(name pid=N)" forwarding of workers' output; logging_level and
-            logging_format configure the "miniray" logger; local_mode=True
-            is refused (not supported). These are accepted and have no
-            effect: include_dashboard, dashboard_host, dashboard_port,
-            configure_logging, job_config, _system_config,
+            "(name pid=N)" printing of workers' output (their log files in
+            the session directory still have it); logging_level and
+            logging_format configure the "miniray" logger;
+            include_dashboard=True serves the dashboard (a web page, a JSON
+            API and Prometheus /metrics) on dashboard_host (default
+            127.0.0.1) and dashboard_port (default 8265; 0 picks a free
+            one), its URL with the token in the context's dashboard_url;
+            local_mode=True is refused (not supported). These are accepted
+            and have no effect: configure_logging, job_config, _system_config,
             runtime_env_setup_hook, _node_ip_address, storage, labels,
             enable_resource_isolation.
 
@@ -211,6 +217,7 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
         log_to_driver = kwargs.get("log_to_driver", True)
         if not isinstance(log_to_driver, bool):
             raise TypeError(f"log_to_driver must be a bool, got {log_to_driver!r}")
+        dashboard = _dashboard_options(kwargs)
         if address not in (None, "local"):
             if num_cpus is not None or num_gpus is not None or resources or object_store_memory:
                 raise ValueError("When connecting to an existing cluster, num_cpus, num_gpus, "
@@ -227,12 +234,34 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
             os.path.join(w.session_dir, "logs"), w.core.job_id,
             follow_workers=log_to_driver,
             take_node_logs=_miniray_core.NodeRuntime.take_logs if w.node else None)
+        if dashboard is not None:
+            from miniray.dashboard import server
+            try:
+                w.dashboard = server.start_for_driver(w, *dashboard)
+            except ConnectionError:
+                shutdown_locked(w)
+                raise
         w.mode = DRIVER
         w.namespace = namespace
         w.job_runtime_env = runtime_env
         w.exported_functions = set()
         w.function_cache = {}
         return RayContext(_address_info())
+
+
+def _dashboard_options(kwargs: Dict[str, Any]) -> Optional[Tuple[str, int]]:
+    """(host, port) of the dashboard init() serves, or None."""
+    include = kwargs.get("include_dashboard")
+    if include is not None and not isinstance(include, bool):
+        raise TypeError(f"include_dashboard must be a bool or None, got {include!r}")
+    host = kwargs.get("dashboard_host") or "127.0.0.1"
+    port = kwargs.get("dashboard_port")
+    port = 8265 if port is None else port
+    if not isinstance(host, str):
+        raise TypeError(f"dashboard_host must be a string, got {host!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"dashboard_port must be a port number (0 to 65535), got {port!r}")
+    return (host, port) if include else None
 
 
 def _start_local(w: Worker, num_cpus, num_gpus, resources, object_store_memory,
@@ -309,12 +338,15 @@ class ClusterInfo:
 def _address_info() -> Dict[str, Any]:
     w = global_worker
     cluster_info = getattr(w, "cluster", None)
+    dashboard_url = w.dashboard.url if w.dashboard is not None else None
     if cluster_info is not None:
         return {"node_id": w.core.node_id, "address": cluster_info.address,
                 "gcs_address": cluster_info.address, "session_dir": cluster_info.session_dir,
-                "namespace": w.namespace, "job_id": w.core.job_id}
+                "namespace": w.namespace, "job_id": w.core.job_id,
+                "dashboard_url": dashboard_url}
     return {"node_id": w.core.node_id, "address": w.node.socket_name if w.node else None,
-            "session_dir": w.session_dir, "namespace": w.namespace, "job_id": w.core.job_id}
+            "session_dir": w.session_dir, "namespace": w.namespace, "job_id": w.core.job_id,
+            "dashboard_url": dashboard_url}
 
 
 def _detect_gpus() -> int:
@@ -343,21 +375,29 @@ def shutdown() -> None:
     """
     w = global_worker
     with w.lock:
-        if w.mode != DRIVER:
-            return
-        core, node, monitor, session = w.core, w.node, w.log_monitor, w.session_dir
-        w.reset()
-        if monitor is not None:
-            monitor.stop()  # shows what the workers wrote until now
-        if core is not None:
-            core.shutdown()  # an attached driver's job ends here
-        if node is not None:
-            node.stop()
-            _miniray_core.NodeRuntime.queue_logs(False)
-            try:  # the runtime is gone; its logs stay
-                os.remove(os.path.join(session, "node_local.json"))
-            except OSError:
-                pass
+        shutdown_locked(w)
+
+
+def shutdown_locked(w: Worker) -> None:
+    """shutdown() with w.lock held (it also undoes a half-done init)."""
+    if w.mode == WORKER:
+        return
+    core, node, monitor, session = w.core, w.node, w.log_monitor, w.session_dir
+    dashboard = w.dashboard
+    w.reset()
+    if dashboard is not None:
+        dashboard.stop()
+    if monitor is not None:
+        monitor.stop()  # shows what the workers wrote until now
+    if core is not None:
+        core.shutdown()  # an attached driver's job ends here
+    if node is not None:
+        node.stop()
+        _miniray_core.NodeRuntime.queue_logs(False)
+        try:  # the runtime is gone; its logs stay
+            os.remove(os.path.join(session, "node_local.json"))
+        except OSError:
+            pass
 
 
 atexit.register(shutdown)

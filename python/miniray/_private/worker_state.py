@@ -28,6 +28,7 @@ class Worker:
         self.cluster = None  # worker.ClusterInfo (a driver attached to a cluster)
         self.session_dir: Optional[str] = None  # a driver's session directory
         self.log_monitor: Any = None  # a driver's log_monitor.LogMonitor
+        self.dashboard: Any = None  # a driver's dashboard.server.Dashboard
         self.lock = threading.RLock()
         self.namespace = "default"
         self.job_runtime_env: Dict[str, Any] = {}
@@ -81,6 +82,7 @@ class Worker:
         self.cluster = None
         self.session_dir = None
         self.log_monitor = None
+        self.dashboard = None
         self.exported_functions = set()
         self.function_cache = {}
         self.job_runtime_env = {}

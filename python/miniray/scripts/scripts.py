@@ -54,6 +54,14 @@ def _tail(path: str, lines: int = 15) -> str:
         return ""
 
 
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def _add_node_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-ip-address", default="127.0.0.1",
                    help="the address this node listens on (loopback by default)")
@@ -116,6 +124,9 @@ def start(args) -> int:
            "--resources", json.dumps(resources)]
     if args.head:
         cmd += ["--head", "--port", str(args.port), "--redis-server-path", redis]
+        if args.include_dashboard:
+            cmd += ["--dashboard-host", args.dashboard_host,
+                    "--dashboard-port", str(args.dashboard_port)]
     else:
         cmd += ["--gcs-address", gcs_address]
     if args.num_cpus is not None:
@@ -158,6 +169,11 @@ def start(args) -> int:
     print("  To terminate the miniray runtime, run")
     print("    miniray stop")
     print(f"  Session directory: {session}")
+    if args.head and args.include_dashboard:
+        with open(node_file) as f:
+            url = json.load(f).get("dashboard_url")
+        print(f"  Dashboard: {url}" if url else
+              f"  Dashboard: not started (see {log_path})")
     sys.stdout.flush()
     if not args.block:
         return 0
@@ -314,6 +330,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--address", help="join the cluster at HOST:PORT")
     p.add_argument("--port", type=int, default=cluster.DEFAULT_PORT,
                    help="the head's GCS (Redis) port")
+    p.add_argument("--include-dashboard", type=_bool, default=True, metavar="BOOL",
+                   help="serve the dashboard from the head (default true)")
+    p.add_argument("--dashboard-host", default="127.0.0.1",
+                   help="the dashboard's address (default loopback)")
+    p.add_argument("--dashboard-port", type=int, default=8265,
+                   help="the dashboard's port (default 8265; 0: any free one)")
     _add_node_flags(p)
     p.set_defaults(run=start)
     p = sub.add_parser("stop", help="stop the miniray processes of this machine")

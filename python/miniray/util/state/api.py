@@ -426,6 +426,11 @@ def summarize_tasks(address: Optional[str] = None, timeout: int = DEFAULT_RPC_TI
     execution-time statistics."""
     with _source(address) as src:
         rows = _task_rows(_state(src, tasks=True))
+    return summarize_task_rows(rows)
+
+
+def summarize_task_rows(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """summarize_tasks() of rows already read (the dashboard's)."""
     summary: Dict[str, Dict[str, Any]] = {}
     times: Dict[str, List[float]] = {}
     for r in rows:
