@@ -443,7 +443,7 @@ void NodeRuntime::SendTaskLocked(ClientConnection* worker, const TaskEntry& task
   }
   for (int64_t g : gpu_ids) execute->add_gpu_ids(g);
   task_events_.Dispatched(task.spec.TaskId(), worker->worker_id, worker->pid,
-                          task.spec.IsActorTask());
+                          task.spec.IsActorTask(), NowMicros());
   worker->Send(std::move(m));
   (void)m.mutable_execute_task()->unsafe_arena_release_task_spec();
 }

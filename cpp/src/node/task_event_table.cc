@@ -24,7 +24,7 @@ void TaskEventTable::Submitted(const TaskSpecification& spec, const TaskID& pare
     SetState(r, state);
     r->worker = WorkerID::Nil();
     r->worker_pid = 0;
-    r->start_us = r->end_us = 0;
+    r->scheduled_us = r->start_us = r->end_us = 0;
     r->error_type.clear();
     r->error_message.clear();
     return;
@@ -55,12 +55,13 @@ void TaskEventTable::Submitted(const TaskSpecification& spec, const TaskID& pare
 }
 
 void TaskEventTable::Dispatched(const TaskID& id, const WorkerID& worker, pid_t pid,
-                                bool actor_call) {
+                                bool actor_call, int64_t now_us) {
   Record* r = Find(id);
   if (!r) return;
   SetState(r, actor_call ? rpc::SUBMITTED_TO_WORKER : rpc::RUNNING);
   r->worker = worker;
   r->worker_pid = pid;
+  r->scheduled_us = now_us;
 }
 
 void TaskEventTable::Ran(const TaskID& id, int64_t start_us, int64_t end_us, bool raised) {
@@ -101,6 +102,7 @@ std::vector<rpc::TaskEventData> TaskEventTable::Rows(size_t limit) const {
     if (!r.worker.IsNil()) row.set_worker_id(r.worker.Binary());
     row.set_worker_pid(r.worker_pid);
     row.set_creation_time_us(r.creation_us);
+    row.set_scheduled_time_us(r.scheduled_us);
     row.set_start_time_us(r.start_us);
     row.set_end_time_us(r.end_us);
     row.set_error_type(r.error_type);

@@ -44,7 +44,8 @@ class TaskEventTable {
   // The task (or constructor) was handed to a worker to run now: RUNNING.
   // An actor call handed to its actor's worker, which runs calls in its own
   // order: SUBMITTED_TO_WORKER.
-  void Dispatched(const TaskID& id, const WorkerID& worker, pid_t pid, bool actor_call);
+  void Dispatched(const TaskID& id, const WorkerID& worker, pid_t pid, bool actor_call,
+                  int64_t now_us);
   // Its worker reported it: ran from start to end (worker's clock), and
   // raised an exception or not.
   void Ran(const TaskID& id, int64_t start_us, int64_t end_us, bool raised);
@@ -72,7 +73,7 @@ class TaskEventTable {
     rpc::TaskStatus state = rpc::NIL;
     int32_t attempt = 0;
     pid_t worker_pid = 0;
-    int64_t creation_us = 0, start_us = 0, end_us = 0;
+    int64_t creation_us = 0, scheduled_us = 0, start_us = 0, end_us = 0;
     std::string error_type, error_message;
     std::vector<std::pair<std::string, double>> resources;
   };

@@ -23,7 +23,7 @@ TEST(TaskEventTableTest, ATaskGoesFromPendingToRunningToFinishedWithItsWorkersTi
   ASSERT_EQ(table.Rows(0).size(), 1u);
   EXPECT_EQ(table.Rows(0)[0].state(), rpc::PENDING_ARGS_AVAIL);
   WorkerID worker = WorkerID::FromRandom();
-  table.Dispatched(spec.TaskId(), worker, 4242, false);
+  table.Dispatched(spec.TaskId(), worker, 4242, false, 120);
   EXPECT_EQ(table.Rows(0)[0].state(), rpc::RUNNING);
   table.Ran(spec.TaskId(), 150, 180, /*raised=*/false);
   rpc::TaskEventData row = table.Rows(0)[0];
@@ -32,6 +32,7 @@ TEST(TaskEventTableTest, ATaskGoesFromPendingToRunningToFinishedWithItsWorkersTi
   EXPECT_EQ(row.worker_id(), worker.Binary());
   EXPECT_EQ(row.worker_pid(), 4242);
   EXPECT_EQ(row.creation_time_us(), 100);
+  EXPECT_EQ(row.scheduled_time_us(), 120);
   EXPECT_EQ(row.start_time_us(), 150);
   EXPECT_EQ(row.end_time_us(), 180);
   EXPECT_EQ(row.required_resources().at("CPU"), 1.0);
@@ -45,7 +46,7 @@ TEST(TaskEventTableTest, ARetryIsANewAttemptAndFailuresSayWhy) {
   TaskSpecification spec = Spec("flaky");
   table.Submitted(spec, TaskID::Nil(), false, 1);
   EXPECT_EQ(table.Rows(0)[0].state(), rpc::PENDING_NODE_ASSIGNMENT);
-  table.Dispatched(spec.TaskId(), WorkerID::FromRandom(), 1, false);
+  table.Dispatched(spec.TaskId(), WorkerID::FromRandom(), 1, false, 1);
   table.Submitted(spec, TaskID::Nil(), false, 2);  // its worker died: retried
   EXPECT_EQ(table.Rows(0)[0].attempt_number(), 1);
   EXPECT_EQ(table.Rows(0)[0].worker_pid(), 0);
@@ -67,7 +68,7 @@ TEST(TaskEventTableTest, ActorCallsWaitAtTheirActorUntilTheyRan) {
   TaskSpecification call = Spec("Counter.incr", rpc::ACTOR_TASK);
   table.Submitted(call, TaskID::Nil(), false, 1);
   EXPECT_EQ(table.Rows(0)[0].state(), rpc::SUBMITTED_TO_WORKER);
-  table.Dispatched(call.TaskId(), WorkerID::FromRandom(), 7, /*actor_call=*/true);
+  table.Dispatched(call.TaskId(), WorkerID::FromRandom(), 7, /*actor_call=*/true, 2);
   EXPECT_EQ(table.Rows(0)[0].state(), rpc::SUBMITTED_TO_WORKER);
   table.Ran(call.TaskId(), 2, 3, false);
   EXPECT_EQ(table.Rows(0)[0].state(), rpc::FINISHED);

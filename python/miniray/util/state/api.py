@@ -66,7 +66,7 @@ COLUMNS: Dict[str, Tuple[str, ...]] = {
     "tasks": ("task_id", "attempt_number", "name", "state", "job_id", "actor_id", "type",
               "func_or_class_name", "parent_task_id", "node_id", "worker_id", "worker_pid",
               "error_type", "error_message", "required_resources", "creation_time_ms",
-              "start_time_ms", "end_time_ms"),
+              "scheduled_time_ms", "start_time_ms", "end_time_ms"),
     "actors": ("actor_id", "class_name", "state", "job_id", "name", "node_id", "pid",
                "ray_namespace", "is_detached", "num_restarts", "death_cause"),
     "objects": ("object_id", "object_size", "task_status", "reference_type", "type", "pid",
@@ -167,7 +167,8 @@ def _task_rows(state) -> List[Dict[str, Any]]:
             "worker_pid": t.worker_pid or None, "error_type": t.error_type or None,
             "error_message": t.error_message or None,
             "required_resources": dict(t.required_resources),
-            "creation_time_ms": _ms(t.creation_time_us), "start_time_ms": _ms(t.start_time_us),
+            "creation_time_ms": _ms(t.creation_time_us),
+            "scheduled_time_ms": _ms(t.scheduled_time_us), "start_time_ms": _ms(t.start_time_us),
             "end_time_ms": _ms(t.end_time_us),
             # Microseconds, for the timeline and statistics.
             "_start_us": t.start_time_us, "_end_us": t.end_time_us,
