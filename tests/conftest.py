@@ -73,11 +73,13 @@ def worker_pids(parent=None):
 
 
 def wait_for(predicate, timeout=10.0, interval=0.01):
-    """Polls `predicate` until true (for effects that travel between processes)."""
+    """Polls `predicate` until it returns something true (for effects that
+    travel between processes), and returns that (or the last false value)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         gc.collect()
-        if predicate():
-            return True
+        value = predicate()
+        if value:
+            return value
         time.sleep(interval)
     return predicate()

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from conftest import wait_for
 
 import miniray
 from miniray.util import metrics
@@ -50,15 +51,6 @@ def parse_prometheus(text):
     return samples, types
 
 
-def _eventually(check, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def dashboard():
     miniray.shutdown()
@@ -86,7 +78,7 @@ def test_the_page_shows_a_running_task_and_an_actor_in_chromium(dashboard, tmp_p
     inventory = Inventory.remote()
     assert miniray.get(inventory.count.remote()) == 3
     running = long_running_job.remote(str(marker))
-    assert _eventually(marker.exists)
+    assert wait_for(marker.exists)
     time.sleep(1.5)  # a second sample for the store history
 
     out_dir = os.environ.get("TEST_UNDECLARED_OUTPUTS_DIR", str(tmp_path))
@@ -161,7 +153,7 @@ def test_metrics_export_task_states_store_and_application_metrics(dashboard):
             return samples, types
         return None
 
-    samples, types = _eventually(scraped)
+    samples, types = wait_for(scraped, timeout=15, interval=0.1)
     assert types["rows_processed"] == "counter" and types["step_seconds"] == "histogram"
     assert samples[("step_seconds_bucket", frozenset({("le", "0.1")}))] == 3
     assert samples[("step_seconds_bucket", frozenset({("le", "+Inf")}))] == 6

@@ -10,19 +10,11 @@ import textwrap
 import time
 
 import pytest
+from conftest import wait_for
 
 import miniray
 from miniray.experimental import tqdm_ray
 from miniray.util import state
-
-
-def _eventually(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def _env(**extra):
@@ -53,7 +45,7 @@ def test_task_output_reaches_redirected_driver_streams(ray_start):
         pids = miniray.get([speak.remote(i) for i in range(3)])
         talker = Talker.remote()
         actor_pid = miniray.get(talker.talk.remote())
-        assert _eventually(lambda: all(f"out-marker-{i}" in out.getvalue() for i in range(3))
+        assert wait_for(lambda: all(f"out-marker-{i}" in out.getvalue() for i in range(3))
                            and "actor-marker" in out.getvalue()
                            and all(f"err-marker-{i}" in err.getvalue() for i in range(3)))
     text = out.getvalue()
@@ -117,7 +109,7 @@ def test_infeasible_warning_goes_through_logging(ray_start, caplog):
             return 1
 
         needs_tpu.remote()
-        assert _eventually(lambda: any("TPU" in m for m in handler_seen))
+        assert wait_for(lambda: any("TPU" in m for m in handler_seen))
     finally:
         logger.removeHandler(catch)
 
@@ -297,7 +289,7 @@ def test_tqdm_ray_bar_updated_from_several_tasks(ray_start):
 
     with contextlib.redirect_stderr(io.StringIO()) as drawn:
         assert miniray.get([crunch.remote(25) for _ in range(4)]) == [25] * 4
-        bars = _eventually(lambda: (tqdm_ray.instance().bars().get("crunching") or {})
+        bars = wait_for(lambda: (tqdm_ray.instance().bars().get("crunching") or {})
                            .get("closed") and tqdm_ray.instance().bars())
     bar = bars["crunching"]
     assert bar["x"] == 100 and bar["total"] == 100 and bar["bars"] == 4
