@@ -109,7 +109,8 @@ class Dashboard:
         for t in tasks:
             t["duration_s"] = ((t["_end_us"] - t["_start_us"]) / 1e6
                                if t["_start_us"] and t["_end_us"] else None)
-            del t["_start_us"], t["_end_us"]
+            for k in [k for k in t if k.startswith("_")]:
+                del t[k]
         node = state.snapshot.node
         return {
             "time": time.time(),

@@ -171,6 +171,7 @@ def _task_rows(state) -> List[Dict[str, Any]]:
             "scheduled_time_ms": _ms(t.scheduled_time_us), "start_time_ms": _ms(t.start_time_us),
             "end_time_ms": _ms(t.end_time_us),
             # Microseconds, for the timeline and statistics.
+            "_creation_us": t.creation_time_us, "_scheduled_us": t.scheduled_time_us,
             "_start_us": t.start_time_us, "_end_us": t.end_time_us,
         })
     return rows
