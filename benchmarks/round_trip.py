@@ -18,11 +18,42 @@ microseconds):
     back to driver    task_done -> the driver's get() returns (socket, the
                       node storing the return, wake-up of the driver, decode)
 
-and an async batch: the same tasks submitted at once, then one get().
+and an async batch: the same tasks submitted at once, then one get(); and,
+in the same run, the floor: a round trip between two Python processes over
+a Unix socket pair (what the OS allows; a task needs two of them: driver to
+worker and back, through the node).
 """
 import argparse
 import statistics
 import time
+
+
+def _echo(sock, other) -> None:
+    other.close()  # the parent's end: its close then ends this loop
+    while True:
+        data = sock.recv(64)
+        if not data:
+            return
+        sock.send(data)
+
+
+def socket_floor(n: int = 20000) -> float:
+    """Median microseconds of a 1-byte round trip to another process."""
+    import multiprocessing
+    import socket
+    a, b = socket.socketpair()
+    p = multiprocessing.get_context("fork").Process(target=_echo, args=(b, a))
+    p.start()
+    b.close()
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        a.send(b"x")
+        a.recv(64)
+        times.append(time.perf_counter() - t)
+    a.close()
+    p.join()
+    return statistics.median(times) * 1e6
 
 
 def main() -> None:
@@ -80,6 +111,8 @@ def main() -> None:
           f"({n / (t1 - t0):,.0f}/s), all done {(t2 - t0) / n * 1e6:.1f} us/task "
           f"({n / (t2 - t0):,.0f}/s)")
     miniray.shutdown()
+    print(f"floor: a Unix-socket round trip between two Python processes "
+          f"{socket_floor():.1f} us (median)")
 
 
 if __name__ == "__main__":
