@@ -102,6 +102,13 @@ def test_direct_call_and_bad_arguments_raise_type_error(ray_shared):
         add.remote(1)
     with pytest.raises(TypeError):
         add.remote(1, 2, 3)
+    # Shapes that bound once are not checked again; others still are.
+    assert miniray.get(add.remote(1, 2)) == 3
+    assert miniray.get(add.remote(1, b=2)) == 3
+    with pytest.raises(TypeError, match="multiple values"):
+        add.remote(1, a=2)
+    with pytest.raises(TypeError, match=r"add\(\) missing a required argument: 'b'"):
+        add.remote(1, c=2)
     with pytest.raises(TypeError, match="Could not serialize"):
         import threading
         add.remote(threading.Lock(), 1)

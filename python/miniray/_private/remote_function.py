@@ -46,9 +46,15 @@ def export_function(w, pickled: bytes, function_id: bytes) -> None:
         w.exported_functions.add(function_id)
 
 
+# The arguments of a call with none, serialized once.
+_NO_ARGS = serialization.serialize(((), {})).to_bytes()
+
+
 def serialize_args(w, args, kwargs, task):
     """(args blob, dependency ids, contained ids, keep-alive refs). `task`
     (its SpecTemplate, or its name) names it in an error."""
+    if not args and not kwargs:
+        return _NO_ARGS, [], [], []
     deps = []
     keep = []
     if any(isinstance(a, ObjectRef) for a in args) or any(
@@ -164,6 +170,10 @@ class RemoteFunction(Generic[R]):
         self._options = validate_options(dict(options), TASK_OPTIONS, "remote functions")
         self._name = getattr(function, "__name__", "function")
         self._signature = None
+        # Call shapes (positional count, keyword names) the signature took:
+        # whether bind() succeeds depends on nothing else, so each shape is
+        # checked once.
+        self._bound_shapes: set = set()
         self._pickled = None
         self._function_id = None
         self._spec = None  # the TaskSpec template of the default options
@@ -244,11 +254,14 @@ class RemoteFunction(Generic[R]):
                 self._signature = inspect.signature(self._function)
             except (TypeError, ValueError):
                 self._signature = False
-        if self._signature:
+        shape = (len(args), tuple(kwargs)) if kwargs else len(args)
+        if self._signature and shape not in self._bound_shapes:
             try:
                 self._signature.bind(*args, **kwargs)
             except TypeError as e:
                 raise TypeError(f"{self._name}() {e}") from None
+            if len(self._bound_shapes) < 64:
+                self._bound_shapes.add(shape)
         if self._pickled is None:
             self._pickled = serialization.pickle_code(self._function, "remote function")
             self._function_id = hashlib.sha1(self._pickled).digest()
