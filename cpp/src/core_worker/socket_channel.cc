@@ -3,6 +3,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <limits>
+#include <string_view>
+
 #include "common/socket.h"
 
 namespace miniray {
@@ -42,10 +45,22 @@ StatusOr<NodeChannel::Registration> SocketChannel::Start(const WorkerID& worker_
 }
 
 void SocketChannel::ReceiveLoop(Receiver receiver) {
+  // One read per wake-up, however many frames it brings (rather than a
+  // header read and a body read per frame). The node is trusted: its
+  // frames have no size limit but the frame format's.
+  FrameReader reader(std::numeric_limits<uint32_t>::max());
   rpc::NodeMessage m;
-  while (RecvFrame(fd_, &m).ok()) {
-    receiver(std::move(m));
-    m.Clear();
+  std::string_view payload;
+  bool ok = true;
+  while (ok && reader.ReadFrom(fd_).ok()) {
+    while (reader.Next(&payload)) {
+      if (!m.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+        ok = false;  // not the node's protocol: treat as gone
+        break;
+      }
+      receiver(std::move(m));
+      m.Clear();
+    }
   }
   closed_ = true;
   receiver(rpc::NodeMessage());  // no body: the node is gone
