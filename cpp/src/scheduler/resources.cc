@@ -70,6 +70,17 @@ std::map<std::string, double> ResourceSet::ToMap() const {
   return out;
 }
 
+std::string ResourceSet::Key() const {
+  std::string key;
+  for (const auto& [name, amount] : amounts_) {
+    key += name;
+    key += '=';
+    key += std::to_string(amount);
+    key += ';';
+  }
+  return key;
+}
+
 std::string ResourceSet::ToString() const {
   std::ostringstream os;
   os << "{";

@@ -48,8 +48,11 @@ class ResourceSet {
   bool operator==(const ResourceSet& o) const { return amounts_ == o.amounts_; }
 
   std::map<std::string, double> ToMap() const;
-  // Stable text form; equal demands give equal keys (a scheduling class).
+  // Readable text form, "{CPU: 1, GPU: 0.5}" (for messages).
   std::string ToString() const;
+  // A compact key, equal for equal sets (a scheduling class): built per
+  // task, so without streams or float formatting.
+  std::string Key() const;
 
  private:
   void AddAmount(const std::string& name, double amount);

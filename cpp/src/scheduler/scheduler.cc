@@ -76,7 +76,7 @@ bool Scheduler::ObjectReady(const ObjectID& id) {
 }
 
 void Scheduler::MakeReadyLocked(QueuedTask task) {
-  ClassKey key{task.priority, task.job, task.demand.ToString()};  // the scheduling class
+  ClassKey key{task.priority, task.job, task.demand.Key()};  // the scheduling class
   ready_[key].push_back(std::move(task));
   ++num_ready_;
 }

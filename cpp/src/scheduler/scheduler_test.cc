@@ -32,6 +32,12 @@ void Submit(Scheduler& s, const Task& t, const std::vector<ObjectID>& missing) {
 
 std::string NameOf(const Dispatch& d) { return Names()[d.task_id]; }
 
+TEST(ResourceSetTest, KeysAreEqualExactlyForEqualSets) {
+  EXPECT_EQ(Res({{"CPU", 1}, {"GPU", 0.5}}).Key(), Res({{"GPU", 0.5}, {"CPU", 1}}).Key());
+  EXPECT_NE(Res({{"CPU", 1}}).Key(), Res({{"CPU", 1.0001}}).Key());
+  EXPECT_EQ(Res({{"CPU", 1}, {"GPU", 0.5}}).ToString(), "{CPU: 1, GPU: 0.5}");
+}
+
 TEST(ResourceSetTest, FractionsAddUpExactly) {
   ResourceSet total = Res({{"GPU", 1}});
   ResourceSet quarter = Res({{"GPU", 0.25}});

@@ -130,6 +130,19 @@ def main(argv=None):
         resources["GPU"] = float(args.num_gpus)
     resources.update({k: float(v) for k, v in json.loads(args.resources).items()})
     resources[f"node:{ip}"] = 1.0  # as Ray: a resource naming the node
+    # The node's runtime messages go through `logging` (to this daemon's log
+    # file, with a time stamp), drained at each heartbeat.
+    import logging
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    node_logger = logging.getLogger("miniray.node")
+    _miniray_core.NodeRuntime.queue_logs(True)
+
+    def drain_node_logs():
+        for line in _miniray_core.NodeRuntime.take_logs():
+            node_logger.log(logging.WARNING if line.startswith("warning") else logging.INFO,
+                            line)
+
     node = _miniray_core.NodeRuntime(rpc.NodeConfig(
         resources=resources,
         object_store_memory=store,
@@ -182,6 +195,7 @@ def main(argv=None):
 
     last_check = 0.0
     while not stop.wait(args.heartbeat_ms / 1000):
+        drain_node_logs()
         try:
             report()
         except RuntimeError as e:  # the cluster declared this node dead
@@ -206,6 +220,7 @@ def main(argv=None):
     if dashboard is not None:
         dashboard.stop()
     node.stop()
+    drain_node_logs()
     try:
         gcs.mark_node_dead(node_id, "its daemon stopped")
     except Exception:  # noqa: BLE001 - redis may be gone already
