@@ -54,6 +54,10 @@ StatusOr<std::unique_ptr<GcsClient>> GcsClient::Connect(const std::string& host,
     }
     return auth.status();
   }
+  auto sha = client->Run({{"SCRIPT", "LOAD", kReportNode}});
+  if (!sha.ok()) return sha.status();
+  const redisReply* r = (*sha)[0].get();
+  if (r->type == REDIS_REPLY_STRING) client->report_sha_.assign(r->str, r->len);
   return client;
 }
 
@@ -122,8 +126,11 @@ Status GcsClient::Report(const rpc::NodeSnapshot& snapshot) {
   node.set_alive(true);
   node.set_last_heartbeat_ms(NowMs());
   std::vector<std::vector<std::string>> commands;
-  commands.push_back({"EVAL", kReportNode, "2", kNodes, kDeadNodes,
-                      NodeID::FromBinary(node.node_id()).Hex(), node.SerializeAsString()});
+  // EVALSHA: the script from Redis's cache (EVAL sends it, if Redis lost it).
+  const bool cached = !report_sha_.empty();
+  commands.push_back({cached ? "EVALSHA" : "EVAL", cached ? report_sha_ : kReportNode, "2",
+                      kNodes, kDeadNodes, NodeID::FromBinary(node.node_id()).Hex(),
+                      node.SerializeAsString()});
   for (const auto& job : snapshot.jobs()) {
     commands.push_back(
         {"HSET", kJobs, JobID::FromBinary(job.job_id()).Hex(), job.SerializeAsString()});
@@ -134,6 +141,12 @@ Status GcsClient::Report(const rpc::NodeSnapshot& snapshot) {
   }
   for (const auto& kv : snapshot.kv()) commands.push_back({"HSET", kKv, kv.key(), kv.value()});
   auto replies = Run(commands);
+  if (!replies.ok() && cached && replies.status().message().rfind("NOSCRIPT", 0) == 0) {
+    // Redis restarted or flushed its script cache: send the script itself.
+    commands[0][0] = "EVAL";
+    commands[0][1] = kReportNode;
+    replies = Run(commands);
+  }
   if (!replies.ok()) return replies.status();
   const redisReply* r = (*replies)[0].get();
   if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {

@@ -83,6 +83,9 @@ class GcsClient {
   std::mutex mu_;
   redisContext* context_;  // guarded by mu_
   const std::string address_;
+  // The report script's SHA1 in Redis's script cache (SCRIPT LOAD at
+  // connect): each report then sends EVALSHA and 40 bytes, not the script.
+  std::string report_sha_;
 };
 
 // Milliseconds since the epoch (the tables' clock).

@@ -2,6 +2,7 @@
 #include "gcs/gcs_client.h"
 
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include "gcs/redis_test_server.h"
 
@@ -61,6 +62,27 @@ TEST(GcsClientTest, ReportsFillTheTables) {
   EXPECT_EQ(actors->at(0).name(), "counter");
   EXPECT_EQ(**value, std::string("\0pickled", 8));
   EXPECT_FALSE(gcs->KvGet("missing")->has_value());
+}
+
+// Reports run the cached script (EVALSHA); a Redis that lost its script
+// cache (restarted, SCRIPT FLUSH) still gets every report.
+TEST(GcsClientTest, ReportsSurviveALostScriptCache) {
+  RedisTestServer redis;
+  ASSERT_TRUE(redis.ok());
+  auto gcs = std::move(GcsClient::Connect("127.0.0.1", redis.port(), redis.password())).value();
+  NodeID node = NodeID::FromRandom();
+  ASSERT_TRUE(gcs->Report(Snapshot(node, 1)).ok());
+  redisContext* raw = redisConnect("127.0.0.1", redis.port());
+  ASSERT_TRUE(raw && !raw->err);
+  for (const char* cmd : {"AUTH %s", "SCRIPT FLUSH"}) {
+    auto* reply = static_cast<redisReply*>(redisCommand(raw, cmd, redis.password().c_str()));
+    ASSERT_NE(reply, nullptr);
+    EXPECT_NE(reply->type, REDIS_REPLY_ERROR) << reply->str;
+    freeReplyObject(reply);
+  }
+  redisFree(raw);
+  ASSERT_TRUE(gcs->Report(Snapshot(node, 0.5)).ok());
+  EXPECT_EQ(gcs->GetAllNodes()->at(0).resources_available().at("CPU"), 0.5);
 }
 
 TEST(GcsClientTest, ASilentNodeIsDeclaredDeadAndCannotComeBack) {
