@@ -3,6 +3,10 @@
 #include <hiredis/hiredis.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace miniray {
 
@@ -12,12 +16,17 @@ constexpr char kJobs[] = "miniray:jobs";
 constexpr char kActors[] = "miniray:actors";
 constexpr char kKv[] = "miniray:kv";
 constexpr char kDeadNodes[] = "miniray:dead_nodes";  // a set: never alive again
+// A sorted set: each live node's last report time (ms), so the liveness
+// check reads only the silent ones, not the whole node table.
+constexpr char kHeartbeats[] = "miniray:heartbeats";
 
-// Writes a node's row unless the node was declared dead: a node the head
-// gave up on (a partition, a stall) must not come back by reporting.
+// Writes a node's row and its heartbeat unless the node was declared dead:
+// a node the head gave up on (a partition, a stall) must not come back by
+// reporting.
 constexpr char kReportNode[] = R"lua(
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return 1
 )lua";
 }  // namespace
@@ -128,9 +137,9 @@ Status GcsClient::Report(const rpc::NodeSnapshot& snapshot) {
   std::vector<std::vector<std::string>> commands;
   // EVALSHA: the script from Redis's cache (EVAL sends it, if Redis lost it).
   const bool cached = !report_sha_.empty();
-  commands.push_back({cached ? "EVALSHA" : "EVAL", cached ? report_sha_ : kReportNode, "2",
-                      kNodes, kDeadNodes, NodeID::FromBinary(node.node_id()).Hex(),
-                      node.SerializeAsString()});
+  commands.push_back({cached ? "EVALSHA" : "EVAL", cached ? report_sha_ : kReportNode, "3",
+                      kNodes, kDeadNodes, kHeartbeats, NodeID::FromBinary(node.node_id()).Hex(),
+                      node.SerializeAsString(), std::to_string(node.last_heartbeat_ms())});
   for (const auto& job : snapshot.jobs()) {
     commands.push_back(
         {"HSET", kJobs, JobID::FromBinary(job.job_id()).Hex(), job.SerializeAsString()});
@@ -168,7 +177,8 @@ Status GcsClient::MarkNodeDead(const NodeID& node, const std::string& reason, in
   info.set_end_time_ms(now_ms);
   info.set_death_reason(reason);
   return RunLocked({{"SADD", kDeadNodes, node.Hex()},
-                    {"HSET", kNodes, node.Hex(), info.SerializeAsString()}})
+                    {"HSET", kNodes, node.Hex(), info.SerializeAsString()},
+                    {"ZREM", kHeartbeats, node.Hex()}})
       .status();
 }
 
@@ -198,15 +208,30 @@ Status GcsClient::KvPut(const std::string& key, const std::string& value) {
 
 StatusOr<std::vector<NodeID>> GcsClient::MarkSilentNodesDead(int64_t now_ms,
                                                               int64_t timeout_ms) {
-  auto nodes = GetAllNodes();
-  if (!nodes.ok()) return nodes.status();
+  // Only the nodes whose last report is older than the timeout: a range of
+  // the heartbeat set, O(log nodes + silent nodes), not a scan of the table.
+  auto silent = Run({{"ZRANGEBYSCORE", kHeartbeats, "-inf",
+                      "(" + std::to_string(now_ms - timeout_ms), "WITHSCORES"}});
+  if (!silent.ok()) return silent.status();
+  const redisReply* r = (*silent)[0].get();
+  std::vector<std::pair<NodeID, int64_t>> found;
+  for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+    const redisReply* id = r->element[i];
+    const redisReply* score = r->element[i + 1];
+    if (id->type != REDIS_REPLY_STRING || score->type != REDIS_REPLY_STRING) continue;
+    found.emplace_back(NodeID::FromHex(std::string_view(id->str, id->len)),
+                       static_cast<int64_t>(std::strtod(std::string(score->str, score->len).c_str(),
+                                                        nullptr)));
+  }
   std::vector<NodeID> dead;
-  for (const auto& node : *nodes) {
-    if (!node.alive() || now_ms - node.last_heartbeat_ms() <= timeout_ms) continue;
-    NodeID id = NodeID::FromBinary(node.node_id());
-    MINIRAY_RETURN_IF_ERROR(MarkNodeDead(
-        id, "no heartbeat for " + std::to_string(now_ms - node.last_heartbeat_ms()) + " ms",
-        now_ms));
+  for (const auto& [id, last_ms] : found) {
+    Status s = MarkNodeDead(id, "no heartbeat for " + std::to_string(now_ms - last_ms) + " ms",
+                            now_ms);
+    if (s.code() == StatusCode::kNotFound) {  // its row is gone: forget its heartbeat
+      MINIRAY_RETURN_IF_ERROR(Run({{"ZREM", kHeartbeats, id.Hex()}}).status());
+      continue;
+    }
+    MINIRAY_RETURN_IF_ERROR(s);
     dead.push_back(id);
   }
   return dead;

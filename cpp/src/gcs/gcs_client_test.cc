@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include <chrono>
+#include <thread>
+
 #include "gcs/redis_test_server.h"
 
 namespace miniray {
@@ -85,6 +88,31 @@ TEST(GcsClientTest, ReportsSurviveALostScriptCache) {
   EXPECT_EQ(gcs->GetAllNodes()->at(0).resources_available().at("CPU"), 0.5);
 }
 
+// The liveness check reads only the silent nodes (the heartbeat set), and
+// declares each dead once.
+TEST(GcsClientTest, OnlyTheSilentNodeIsDeclaredDeadAndOnlyOnce) {
+  RedisTestServer redis;
+  ASSERT_TRUE(redis.ok());
+  auto gcs = std::move(GcsClient::Connect("127.0.0.1", redis.port(), redis.password())).value();
+  NodeID quiet = NodeID::FromRandom(), busy = NodeID::FromRandom();
+  ASSERT_TRUE(gcs->Report(Snapshot(quiet, 2)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_TRUE(gcs->Report(Snapshot(busy, 2)).ok());
+  auto dead = gcs->MarkSilentNodesDead(NowMs(), 200);
+  ASSERT_TRUE(dead.ok());
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0], quiet);
+  auto again = gcs->MarkSilentNodesDead(NowMs(), 200);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty());  // quiet is dead already, busy spoke recently
+  auto nodes = gcs->GetAllNodes();
+  ASSERT_TRUE(nodes.ok());
+  ASSERT_EQ(nodes->size(), 2u);
+  for (const auto& n : *nodes) {
+    EXPECT_EQ(n.alive(), NodeID::FromBinary(n.node_id()) == busy);
+  }
+}
+
 TEST(GcsClientTest, ASilentNodeIsDeclaredDeadAndCannotComeBack) {
   RedisTestServer redis;
   ASSERT_TRUE(redis.ok());
@@ -92,7 +120,7 @@ TEST(GcsClientTest, ASilentNodeIsDeclaredDeadAndCannotComeBack) {
   NodeID quiet = NodeID::FromRandom(), busy = NodeID::FromRandom();
   ASSERT_TRUE(gcs->Report(Snapshot(quiet, 2)).ok());
   ASSERT_TRUE(gcs->Report(Snapshot(busy, 2)).ok());
-  // Ten seconds later, only `busy` has reported again.
+  // Ten seconds later, neither has reported again.
   int64_t later = NowMs() + 10000;
   auto dead = gcs->MarkSilentNodesDead(later, 5000);
   ASSERT_TRUE(dead.ok());
