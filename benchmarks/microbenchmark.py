@@ -291,6 +291,8 @@ def _attached(repeat, runs):
     finally:
         del os.environ["MINIRAY_ADDRESS"], os.environ["MINIRAY_TEMP_DIR"]
         subprocess.run(cli + ["stop", "--temp-dir", temp_dir], env=env, capture_output=True)
+        import shutil
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _child(python, impl, repeat, runs, own_path=False):

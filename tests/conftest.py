@@ -3,7 +3,9 @@ _miniray_core on sys.path; under plain `pytest tests/` we add the source
 package and the extension that `./bazelw build //python:all` produced."""
 import gc
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -15,6 +17,20 @@ except ImportError:
 import pytest  # noqa: E402
 
 import miniray  # noqa: E402
+
+# Session directories (each init() makes one, with its workers' logs) go to
+# a temporary directory of this test run, removed when it ends, not to
+# /tmp/miniray. Processes the tests start inherit it.
+_TEMP_DIR = None
+if "MINIRAY_TEMP_DIR" not in os.environ:
+    _TEMP_DIR = tempfile.mkdtemp(prefix="miniray-tests-")
+    os.environ["MINIRAY_TEMP_DIR"] = _TEMP_DIR
+
+
+def pytest_sessionfinish(session, exitstatus):
+    miniray.shutdown()
+    if _TEMP_DIR:
+        shutil.rmtree(_TEMP_DIR, ignore_errors=True)
 
 
 @pytest.fixture

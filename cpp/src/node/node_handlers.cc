@@ -267,7 +267,7 @@ void NodeRuntime::DisconnectLocked(ClientConnection* conn, const std::string& ca
         Log("worker running task " + tasks_.Find(*task)->spec.Name() + " died (" + cause +
             "); retrying");
         tasks_.Find(*task)->worker = WorkerID::Nil();
-        SubmitToSchedulerLocked(tasks_.Find(*task)->spec);
+        SubmitToSchedulerLocked(*tasks_.Find(*task));
       } else if (d.error != rpc::ERROR_TYPE_UNSPECIFIED) {
         FailTaskLocked(*task, d.error, d.message);
       }
@@ -354,11 +354,10 @@ ResourceSet NodeRuntime::DemandOf(const TaskSpecification& spec,
                                   spec.message().placement_group_bundle_index());
 }
 
-void NodeRuntime::SubmitToSchedulerLocked(const TaskSpecification& spec) {
+void NodeRuntime::SubmitToSchedulerLocked(const TaskEntry& task) {
+  const TaskSpecification& spec = task.spec;
   std::vector<ObjectID> missing = objects_->Missing(spec.Dependencies());
-  TaskEntry* entry = tasks_.Find(spec.TaskId());
-  task_events_.Submitted(spec, entry ? entry->parent : TaskID::Nil(), !missing.empty(),
-                         NowMicros());
+  task_events_.Submitted(spec, task.parent, !missing.empty(), NowMicros());
   scheduler_.SubmitTask(spec.TaskId(), spec.Name(),
                         DemandOf(spec, spec.message().required_resources()),
                         std::move(missing),
@@ -391,7 +390,7 @@ Status NodeRuntime::SubmitTaskLocked(ClientConnection* conn, rpc::TaskSpec&& m) 
     }
     return Status::OK();
   }
-  SubmitToSchedulerLocked(spec);
+  SubmitToSchedulerLocked(*entry);
   return Status::OK();
 }
 
@@ -519,7 +518,7 @@ Status NodeRuntime::TaskDoneLocked(ClientConnection* conn, rpc::TaskResult&& m) 
   if (m.application_error() && tasks_.ShouldRetryApplicationError(id, m.retry_allowed())) {
     objects_->AbortReturns(conn->id, m.returns());
     task->worker = WorkerID::Nil();
-    SubmitToSchedulerLocked(task->spec);
+    SubmitToSchedulerLocked(*task);
     return Status::OK();
   }
   objects_->StoreReturns(conn->id, m.mutable_returns(), &events_);
@@ -605,8 +604,8 @@ void NodeRuntime::CreateActorLocked(ClientConnection* conn, uint64_t request_id,
   if (!created) return;
   // The creation task holds its arguments for the actor's whole life.
   objects_->AddReferences(spec.HeldReferences());
-  tasks_.Add(spec, TaskID::Nil(), conn->id);
-  SubmitToSchedulerLocked(spec);
+  TaskEntry* entry = tasks_.Add(spec, TaskID::Nil(), conn->id);
+  if (entry) SubmitToSchedulerLocked(*entry);  // (null: a task id in use)
 }
 
 void NodeRuntime::GetStateLocked(ClientConnection* conn, uint64_t request_id,
@@ -722,8 +721,9 @@ void NodeRuntime::ActorWorkerDiedLocked(const WorkerID& worker, const std::strin
   actors_.Requeue(r->actor, retried);
   const TaskSpecification& creation = actors_.Find(r->actor)->creation;
   if (!tasks_.Contains(creation.TaskId())) tasks_.Add(creation, TaskID::Nil(), 0);
-  tasks_.Find(creation.TaskId())->worker = WorkerID::Nil();
-  SubmitToSchedulerLocked(creation);
+  TaskEntry* restart = tasks_.Find(creation.TaskId());
+  restart->worker = WorkerID::Nil();
+  SubmitToSchedulerLocked(*restart);
 }
 
 void NodeRuntime::MarkActorDeadLocked(const ActorID& id, const std::string& cause) {

@@ -208,7 +208,9 @@ class NodeRuntime {
   void DispatchLocked(const Dispatch& d);
   void SendTaskLocked(ClientConnection* worker, const TaskEntry& task,
                       std::vector<int64_t> gpu_ids);
-  void SubmitToSchedulerLocked(const TaskSpecification& spec);
+  // Queues an accepted task (new, retried, or an actor's restart) for a
+  // worker, and records it in the task events.
+  void SubmitToSchedulerLocked(const TaskEntry& task);
   void FinishTaskLocked(const TaskID& id);
   void FailTaskLocked(const TaskID& id, rpc::ErrorType type, const std::string& message);
   void FlushActorLocked(const ActorID& id);
