@@ -296,3 +296,23 @@ def test_tqdm_ray_bar_updated_from_several_tasks(ray_start):
     assert "crunching: 100%" in drawn.getvalue()
     # Its JSON lines are not shown as output.
     assert tqdm_ray.MAGIC not in drawn.getvalue()
+
+
+def test_the_files_of_an_exited_worker_are_shown_to_the_end_then_let_go(ray_start):
+    from miniray._private.worker import global_worker
+
+    @miniray.remote(max_retries=0)
+    def last_words():
+        print(f"last words of {os.getpid()}", flush=True)
+        os._exit(1)
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        with pytest.raises(miniray.exceptions.WorkerCrashedError):
+            miniray.get(last_words.remote())
+        assert wait_for(lambda: "last words of" in out.getvalue())
+    pid = out.getvalue().split("last words of ")[1].split()[0]
+    monitor = global_worker.log_monitor
+    assert wait_for(lambda: {f"-{pid}.out", f"-{pid}.err"} <=
+                    {n[n.rindex("-"):] for n in monitor._finished})
+    assert not any(n.endswith(f"-{pid}.out") for n in monitor._files)

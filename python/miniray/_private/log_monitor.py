@@ -92,6 +92,7 @@ class LogMonitor:
         self._take_node_logs = take_node_logs
         self._ip = ip
         self._files: Dict[str, _Followed] = {}
+        self._finished: set = set()  # files of workers that exited, read to the end
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one pass at a time (the thread, or flush)
         self._broken = False  # our stdout went away: keep reading, show nothing
@@ -116,8 +117,12 @@ class LogMonitor:
         with self._lock:
             try:
                 self._discover()
-                for f in list(self._files.values()):
-                    self._read(f)
+                for name, f in list(self._files.items()):
+                    if not self._read(f) and not os.path.exists(f"/proc/{f.pid}"):
+                        # Its worker exited and all it wrote is shown: let go.
+                        f.file.close()
+                        del self._files[name]
+                        self._finished.add(name)
                 if self._take_node_logs is not None:
                     for line in self._take_node_logs():
                         level = logging.WARNING if line.startswith("warning") else logging.INFO
@@ -133,7 +138,7 @@ class LogMonitor:
         except OSError:
             return
         for name in names:
-            if name in self._files:
+            if name in self._files or name in self._finished:
                 continue
             parsed = parse_log_name(name)
             if parsed is None or parsed[1] != self._job:
@@ -143,10 +148,11 @@ class LogMonitor:
             except OSError:
                 pass
 
-    def _read(self, f: _Followed) -> None:
+    def _read(self, f: _Followed) -> bool:
+        """Shows what `f` has new; False when it had nothing."""
         data = f.file.read()
         if not data:
-            return
+            return False
         data = f.partial + data
         *lines, f.partial = data.split(b"\n")
         out: List[str] = []
@@ -166,6 +172,7 @@ class LogMonitor:
                 stream.flush()
             except (OSError, ValueError):  # a closed pipe or stream: stop showing
                 self._broken = True
+        return True
 
 
 def _progress_line(line: str) -> bool:
