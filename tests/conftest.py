@@ -4,6 +4,8 @@ package and the extension that `./bazelw build //python:all` produced."""
 import gc
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -99,3 +101,48 @@ def wait_for(predicate, timeout=10.0, interval=0.01):
             return value
         time.sleep(interval)
     return predicate()
+
+
+# ---------------------------------------------------------------------------
+# Clusters of node daemons (test_cluster.py, test_multinode.py)
+
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+
+
+def miniray_cli(*args, check=True, timeout=60):
+    proc = subprocess.run([sys.executable, "-m", "miniray", *args], env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def session_processes(session):
+    from miniray._private import cluster
+    """Every process of a session: its daemons, their redis and workers."""
+    pids = []
+    socket_names = [info["socket_name"].encode() for info in cluster.node_files(session)]
+    for info in cluster.node_files(session):
+        pids += [info["pid"], info.get("redis_pid")]
+    alive = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "Z":
+            continue
+        if int(entry) in pids or any(name in cmd for name in socket_names):
+            alive.append(int(entry))
+    return alive

@@ -16,23 +16,7 @@ import pytest
 import miniray
 from miniray._private import cluster
 
-from conftest import wait_for
-
-ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-
-
-def miniray_cli(*args, check=True, timeout=60):
-    proc = subprocess.run([sys.executable, "-m", "miniray", *args], env=ENV,
-                          capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import ENV, free_port, miniray_cli, session_processes, wait_for
 
 
 def run_driver(code, temp_dir, wait=True, **kw):
@@ -46,30 +30,6 @@ def run_driver(code, temp_dir, wait=True, **kw):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err
     return out
-
-
-def session_processes(session):
-    """Every process of a session: its daemons, their redis and workers."""
-    pids = []
-    socket_names = [info["socket_name"].encode() for info in cluster.node_files(session)]
-    for info in cluster.node_files(session):
-        pids += [info["pid"], info.get("redis_pid")]
-    alive = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state == "Z":
-            continue
-        if int(entry) in pids or any(name in cmd for name in socket_names):
-            alive.append(int(entry))
-    return alive
 
 
 @pytest.fixture

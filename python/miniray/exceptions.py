@@ -152,6 +152,9 @@ class ObjectLostError(RayError):
         self.object_ref_hex = object_ref_hex
         super().__init__(message or f"Object {object_ref_hex} is lost.")
 
+    def __reduce__(self):  # stored in an object and raised elsewhere: keep both parts
+        return (type(self), (self.object_ref_hex, str(self)))
+
 
 class ObjectFreedError(ObjectLostError):
     """The object was freed while still needed."""

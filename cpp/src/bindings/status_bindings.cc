@@ -32,6 +32,9 @@ py::object ExceptionClass(StatusCode code) {
     case StatusCode::kNotFound:
       fallback = PyExc_KeyError;
       break;
+    case StatusCode::kUnauthenticated:  // a wrong cluster token
+      fallback = PyExc_PermissionError;
+      break;
     default:
       break;
   }
@@ -65,7 +68,8 @@ void RegisterStatus(py::module_& m) {
       .value("RESOURCE_EXHAUSTED", StatusCode::kResourceExhausted)
       .value("FAILED_PRECONDITION", StatusCode::kFailedPrecondition)
       .value("INTERNAL", StatusCode::kInternal)
-      .value("UNAVAILABLE", StatusCode::kUnavailable);
+      .value("UNAVAILABLE", StatusCode::kUnavailable)
+      .value("UNAUTHENTICATED", StatusCode::kUnauthenticated);
 }
 
 }  // namespace miniray

@@ -16,6 +16,7 @@ std::string Status::ToString() const {
     case StatusCode::kFailedPrecondition: name = "FAILED_PRECONDITION"; break;
     case StatusCode::kInternal: name = "INTERNAL"; break;
     case StatusCode::kUnavailable: name = "UNAVAILABLE"; break;
+    case StatusCode::kUnauthenticated: name = "UNAUTHENTICATED"; break;
   }
   return std::string(name) + ": " + message_;
 }

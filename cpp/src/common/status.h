@@ -24,6 +24,7 @@ enum class StatusCode : int {
   kFailedPrecondition = 9,
   kInternal = 13,
   kUnavailable = 14,  // the node or a worker went away
+  kUnauthenticated = 16,  // a call without the cluster token, or a wrong one
 };
 
 class [[nodiscard]] Status {
@@ -53,6 +54,9 @@ class [[nodiscard]] Status {
   }
   static Status Unavailable(std::string m) {
     return Status(StatusCode::kUnavailable, std::move(m));
+  }
+  static Status Unauthenticated(std::string m) {
+    return Status(StatusCode::kUnauthenticated, std::move(m));
   }
   static Status Internal(std::string m) {
     return Status(StatusCode::kInternal, std::move(m));

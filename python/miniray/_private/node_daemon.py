@@ -93,6 +93,8 @@ def main(argv=None):
     parser.add_argument("--node-timeout-ms", type=int, default=10_000)
     parser.add_argument("--dashboard-host", help="serve the dashboard here (the head)")
     parser.add_argument("--dashboard-port", type=int, default=8265)
+    parser.add_argument("--node-manager-port", type=int, default=0,
+                        help="NodeService's gRPC port on --node-ip-address (0: a free one)")
     args = parser.parse_args(argv)
 
     import _miniray_core
@@ -154,6 +156,18 @@ def main(argv=None):
         local_job=False,
     ))
     start_ms = int(time.time() * 1000)
+    # NodeService: the other nodes' drivers run tasks here and pull objects.
+    from miniray._private.node_network import PeerService
+    try:
+        peers = PeerService(node.socket_name, ip, args.node_manager_port, token,
+                            os.path.join(session, "logs"))
+    except Exception as e:  # noqa: BLE001 - a taken port, an address not ours
+        print(f"miniray node daemon: cannot serve NodeService on {ip}:"
+              f"{args.node_manager_port}: {e}", flush=True)
+        node.stop()
+        if redis is not None:
+            redis.kill()
+        return 1
 
     def report():
         snapshot = node.snapshot()
@@ -163,6 +177,7 @@ def main(argv=None):
         row.is_head = args.head
         row.start_time_ms = start_ms
         row.session_dir = session
+        row.node_manager_port = peers.server.port
         gcs.report(snapshot)
         return row
 
@@ -170,6 +185,7 @@ def main(argv=None):
         row = report()
     except Exception as e:  # noqa: BLE001
         print(f"miniray node daemon: first report to the GCS failed: {e}", flush=True)
+        peers.stop()
         node.stop()
         return 1
     node_id = row.node_id
@@ -189,9 +205,11 @@ def main(argv=None):
         "pid": os.getpid(), "node_id": node_id.hex(), "socket_name": node.socket_name,
         "gcs_address": gcs_address, "head": args.head, "redis_pid": redis.pid if redis else None,
         "dashboard_url": dashboard.url if dashboard else None,
+        "node_manager_address": peers.address,
     })
     print(f"miniray node daemon: node {node_id.hex()} on {ip} ready "
-          f"(GCS at {gcs_address}, socket {node.socket_name})", flush=True)
+          f"(GCS at {gcs_address}, socket {node.socket_name}, NodeService at "
+          f"{peers.address})", flush=True)
 
     last_check = 0.0
     while not stop.wait(args.heartbeat_ms / 1000):
@@ -211,14 +229,22 @@ def main(argv=None):
             if args.head:
                 break
             continue
-        if args.head and time.monotonic() - last_check > 1.0:
+        if time.monotonic() - last_check > 1.0:
             last_check = time.monotonic()
+            try:  # jobs of drivers killed before they could end them here
+                if peers.has_jobs():
+                    peers.end_jobs_of_dead_drivers(gcs.jobs())
+            except Exception as e:  # noqa: BLE001 - the GCS answers next time
+                print(f"miniray node daemon: reading the job table: {e}", flush=True)
+            if not args.head:
+                continue
             for dead in gcs.mark_silent_nodes_dead(args.node_timeout_ms):
                 print(f"miniray node daemon: node {dead.hex()} missed its heartbeats: dead",
                       flush=True)
 
     if dashboard is not None:
         dashboard.stop()
+    peers.stop()
     node.stop()
     drain_node_logs()
     try:

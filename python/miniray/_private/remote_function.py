@@ -44,6 +44,8 @@ def export_function(w, pickled: bytes, function_id: bytes) -> None:
     if function_id not in w.exported_functions:
         w.core.kv_put("fn:" + function_id.hex(), pickled, False)
         w.exported_functions.add(function_id)
+        if w.router is not None:  # sent with its first task to each other node
+            w.router.function_blobs[function_id] = pickled
 
 
 # The arguments of a call with none, serialized once.
@@ -95,12 +97,13 @@ class SpecTemplate:
     with one options set; each call adds its arguments (and gets a task id).
     `error`: why such calls can never be scheduled (they fail with it)."""
 
-    __slots__ = ("spec", "num_returns", "error", "generator")
+    __slots__ = ("spec", "num_returns", "error", "generator", "strategy")
 
-    def __init__(self, spec, error: Optional[BaseException] = None):
+    def __init__(self, spec, error: Optional[BaseException] = None, strategy: Any = None):
         self.spec = spec
         self.num_returns, self.generator = spec.fields("num_returns", "generator")  # once
         self.error = error
+        self.strategy = strategy  # the scheduling_strategy option (where it runs)
 
 
 def returns_of(w, ids, template: SpecTemplate):
@@ -156,10 +159,11 @@ def task_spec_template(options: Dict[str, Any], name: str, function_id: bytes,
         spec.serialized_retry_exception_allowlist = serialization.dumps(tuple(retry))
     set_placement(spec, options, captured_group)
     reason = never_schedulable(options)
+    strategy = options.get("scheduling_strategy")
     if reason:
         return SpecTemplate(spec, exceptions.TaskUnschedulableError(
-            f"The task {spec.name} cannot be scheduled: {reason}."))
-    return SpecTemplate(spec)
+            f"The task {spec.name} cannot be scheduled: {reason}."), strategy)
+    return SpecTemplate(spec, None, strategy)
 
 
 class RemoteFunction(Generic[R]):
@@ -276,6 +280,14 @@ class RemoteFunction(Generic[R]):
                     for _ in range(template.num_returns)]
             return refs[0] if template.num_returns == 1 else (refs or None)
         blob, deps, contained, keep = serialize_args(w, args, kwargs, template)
+        router = w.router
+        if router is not None:  # an attached driver: the task may run elsewhere
+            if not contained and router.wants(template):
+                refs = router.submit(template, blob, deps, keep)
+                if refs is not None:
+                    return refs
+            if deps:
+                router.fetch(deps)  # arguments made on other nodes come here
         ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep  # the task now holds its argument object
         return returns_of(w, ids, template)

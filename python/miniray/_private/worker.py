@@ -324,6 +324,10 @@ def _attach(w: Worker, address: str, temp_dir: Optional[str], env: List[str],
     w.node = None
     w.cluster = ClusterInfo(gcs, gcs_address, node.session_dir)
     w.session_dir = node.session_dir
+    w.job_config = job
+    from miniray._private.node_network import ClusterRouter
+    w.router = ClusterRouter(w, cluster.connect_gcs(gcs_address, temp_dir),
+                             cluster.token_for(gcs_address, temp_dir))
 
 
 class ClusterInfo:
@@ -383,8 +387,10 @@ def shutdown_locked(w: Worker) -> None:
     if w.mode == WORKER:
         return
     core, node, monitor, session = w.core, w.node, w.log_monitor, w.session_dir
-    dashboard = w.dashboard
+    dashboard, router = w.dashboard, w.router
     w.reset()
+    if router is not None:
+        router.shutdown()  # the other nodes end this job's part there
     if dashboard is not None:
         dashboard.stop()
     if monitor is not None:
@@ -502,7 +508,10 @@ def get(object_refs: Union[ObjectRef[Any], Sequence[ObjectRef[Any]]], *,
     w = _ensure_connected()
     single = isinstance(object_refs, ObjectRef)
     refs = [object_refs] if single else _refs_from(object_refs, "get")
-    values = w.core.get([r._id for r in refs], _timeout_arg(timeout))
+    ids = [r._id for r in refs]
+    if w.router is not None:
+        w.router.fetch(ids)  # objects made on other nodes come here first
+    values = w.core.get(ids, _timeout_arg(timeout))
     results = [serialization.deserialize_value(v) for v in values]
     return results[0] if single else results
 
@@ -517,7 +526,9 @@ def wait(object_refs: Sequence[ObjectRef[R]], *, num_returns: int = 1,
         num_returns: how many to wait for (at most len(object_refs)).
         timeout: seconds to wait at most (default: for ever); then fewer
             than num_returns may be ready.
-        fetch_local: accepted for Ray compatibility (one node).
+        fetch_local: accepted for Ray compatibility: objects made on
+            other nodes are always pulled here (ready means ready on this
+            node, Ray's default).
 
     Returns:
         (ready, not_ready): at most num_returns ready refs, in input order,
@@ -546,7 +557,10 @@ def wait(object_refs: Sequence[ObjectRef[R]], *, num_returns: int = 1,
     if any(isinstance(r, ObjectRefGenerator) for r in refs):
         # A generator is ready when its next item (or its end) is there.
         return wait_for_generators(refs, num_returns, None if timeout is None else wait_timeout)
-    flags = w.core.wait([r._id for r in refs], num_returns, wait_timeout)
+    ids = [r._id for r in refs]
+    if w.router is not None:
+        w.router.fetch(ids)  # as Ray's fetch_local: ready means here
+    flags = w.core.wait(ids, num_returns, wait_timeout)
     ready, not_ready = [], []
     for r, f in zip(refs, flags):
         (ready if f and len(ready) < num_returns else not_ready).append(r)
@@ -632,6 +646,7 @@ def nodes() -> List[Dict[str, Any]]:
         "NodeID": n.node_id.hex(), "Alive": n.alive, "alive": n.alive,
         "NodeManagerAddress": n.node_manager_address,
         "NodeManagerHostname": n.node_manager_hostname,
+        "NodeManagerPort": n.node_manager_port,
         "Resources": dict(n.resources_total) if n.alive else {},
         "IsHead": n.is_head,
     } for n in infos]

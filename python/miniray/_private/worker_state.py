@@ -26,6 +26,9 @@ class Worker:
         self.core = None  # _miniray_core.CoreWorker
         self.node = None  # _miniray_core.NodeRuntime (a driver's embedded node)
         self.cluster = None  # worker.ClusterInfo (a driver attached to a cluster)
+        # node_network.ClusterRouter: an attached driver's tasks on other nodes
+        self.router: Any = None
+        self.job_config: Any = None  # an attached driver's rpc.JobConfig
         self.session_dir: Optional[str] = None  # a driver's session directory
         self.log_monitor: Any = None  # a driver's log_monitor.LogMonitor
         self.dashboard: Any = None  # a driver's dashboard.server.Dashboard
@@ -80,6 +83,8 @@ class Worker:
         self.core = None
         self.node = None
         self.cluster = None
+        self.router = None
+        self.job_config = None
         self.session_dir = None
         self.log_monitor = None
         self.dashboard = None

@@ -74,6 +74,9 @@ def _add_node_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--block", action="store_true",
                    help="stay in the foreground until the node stops (Ctrl-C stops it)")
     p.add_argument("--temp-dir", help="where session directories go (default /tmp/miniray)")
+    p.add_argument("--node-manager-port", type=int, default=0,
+                   help="the port of this node's gRPC NodeService on --node-ip-address, "
+                        "for the other nodes (default: a free one)")
     p.add_argument("--redis-server-path", default=os.environ.get("MINIRAY_REDIS_SERVER"),
                    help="the redis-server program (default: found on PATH)")
 
@@ -90,6 +93,9 @@ def start(args) -> int:
             raise ValueError("not a JSON object")
     except ValueError as e:
         return _fail(f"--resources must be a JSON object of resource amounts: {e}")
+    if not 0 <= args.node_manager_port <= 65535:
+        return _fail(f"--node-manager-port must be a port number (0-65535), got "
+                     f"{args.node_manager_port}")
     for name, value in (("--num-cpus", args.num_cpus), ("--num-gpus", args.num_gpus)):
         if value is not None and value < 0:
             return _fail(f"{name} must be >= 0, got {value}")
@@ -121,7 +127,8 @@ def start(args) -> int:
 
     cmd = [sys.executable, "-m", "miniray._private.node_daemon", "--session-dir", session,
            "--node-ip-address", ip, "--num-gpus", str(args.num_gpus),
-           "--resources", json.dumps(resources)]
+           "--resources", json.dumps(resources),
+           "--node-manager-port", str(args.node_manager_port)]
     if args.head:
         cmd += ["--head", "--port", str(args.port), "--redis-server-path", redis]
         if args.include_dashboard:

@@ -1,0 +1,696 @@
+"""Nodes talking to each other over gRPC (NodeService, protobuf/node_service.proto).
+
+Two halves, after Ray's design (the owner of a task decides where it runs
+and keeps its lineage; objects stay where they were made until someone
+needs them):
+
+- `PeerService` runs in every node daemon: it serves NodeService on the
+  node's --node-ip-address. Another node's driver sends it tasks
+  (SubmitTask): it runs them here for that driver's job through a client of
+  its own node (one per remote job, as an attached driver would be), after
+  pulling the arguments that live elsewhere; it keeps their returns until
+  the driver frees them (FreeObjects), and serves any object of this node
+  to whoever pulls it (PullObject), waiting for it to be made.
+
+- `ClusterRouter` runs in an attached driver: it places each task
+  (`scheduling_strategy="SPREAD"`, `NodeAffinitySchedulingStrategy`, or a
+  task that does not fit on this node at all), sends the tasks for other
+  nodes from one sender thread per node, and gives the driver placeholders
+  for their returns in its own node's object table (`expect_object`), so
+  that get, wait and local tasks that take them work as for local objects.
+  An object is pulled into this node when someone here needs it (get,
+  wait, a local task's argument); a task on a third node pulls it from
+  where it is. When the node holding a result or running a task dies, the
+  task is submitted again elsewhere while it has retries left (Ray's
+  lineage reconstruction), otherwise its returns hold ObjectLostError
+  naming the object and the node.
+
+Not yet across nodes (they run on the driver's node): actors, placement
+groups, generator tasks, tasks whose arguments contain ObjectRefs nested
+inside other values.
+"""
+import logging
+import queue
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+import _miniray_core
+from _miniray_core import Message, rpc
+
+from miniray import exceptions
+from miniray._private import serialization
+from miniray._private.object_ref import ObjectRef
+from miniray._private.worker_state import global_worker
+
+logger = logging.getLogger("miniray.node")
+
+ID_SIZE = len(_miniray_core.new_object_id())
+PULL_TIMEOUT_S = 3600.0  # how long a server waits for an object to be made
+CALL_TIMEOUT_S = 120.0   # a SubmitTask pulls the task's arguments first
+
+
+def _net():
+    """The gRPC extension, loaded on first use (see node_service.proto)."""
+    import _miniray_net
+    return _miniray_net
+
+
+def pull_into(core, client, object_id: bytes, local_id: bytes, timeout_s: float) -> None:
+    """Pulls `object_id` from the node of `client` and stores it here under
+    `local_id` with one owned reference of `core` (the caller drops it when
+    done): in shared memory, or inline when small; an error the object
+    holds is stored as that error."""
+    held: Dict[str, Any] = {}
+
+    def allocate(size):
+        if size <= serialization.INLINE_LIMIT:
+            held["inline"] = bytearray(size)
+            return held["inline"]
+        held["shared"] = core.create(local_id, size)
+        return held["shared"]
+
+    body = rpc.PullObjectRequest(object_id=object_id, timeout_s=timeout_s).serialize()
+    error = client.pull(body, allocate, -1.0)
+    if error is not None:
+        exc = serialization.error_to_exception(rpc.parse("ObjectError", error))
+        store_error(core, local_id, exc)
+    elif "inline" in held:
+        core.put_inline(local_id, bytes(held.pop("inline")), [])
+    else:
+        held.clear()  # the Buffer: written, now let go before sealing
+        core.seal(local_id, [])
+
+
+def store_error(core, local_id: bytes, exc: BaseException) -> None:
+    """Stores `exc` as the value of `local_id` (get raises it)."""
+    data = serialization.serialize(exc, serialization.TASK_ERROR).to_bytes()
+    core.put_inline(local_id, data, [])
+
+
+# ---------------------------------------------------------------------------
+# The node daemon's side
+
+
+class _PeerJob:
+    """A remote driver's job on this node: a client of this node in its name."""
+
+    def __init__(self, core):
+        self.core = core
+        self.held: set = set()  # returns its client holds for the driver
+        self.args: Dict[bytes, int] = {}  # arguments fetched for tasks being submitted
+        self.lock = threading.Lock()
+
+
+class PeerService:
+    """NodeService's handler in a node daemon (see the module docstring)."""
+
+    def __init__(self, socket_name: str, ip: str, port: int, token: str, logs_dir: str):
+        self._socket = socket_name
+        self._logs_dir = logs_dir
+        self._token = token
+        self._lock = threading.Lock()
+        self._jobs: Dict[tuple, _PeerJob] = {}
+        self._reader = None  # a client of this node that reads objects for pulls
+        self._clients: Dict[str, Any] = {}
+        self.server = _net().NodeServiceServer(ip, port, token, self)
+        self.address = f"{ip}:{self.server.port}"
+
+    # Called by _miniray_net on gRPC's threads ------------------------------
+
+    def call(self, method: str, body: bytes) -> bytes:
+        if method == "SubmitTask":
+            return self._submit(rpc.parse("PeerTaskRequest", body)).serialize()
+        if method == "FreeObjects":
+            self._free(rpc.parse("FreeObjectsRequest", body))
+            return b""
+        raise ValueError(f"unknown method {method!r}")
+
+    def pull(self, body: bytes):
+        req = rpc.parse("PullObjectRequest", body)
+        _check_id(req.object_id, "object_id")
+        timeout = PULL_TIMEOUT_S if req.timeout_s < 0 else min(req.timeout_s, PULL_TIMEOUT_S)
+        try:
+            value = self._reader_core().get([req.object_id], timeout)[0]
+        except exceptions.GetTimeoutError:
+            error = rpc.ObjectError(type=rpc.ErrorType.OBJECT_LOST, message=(
+                f"object {req.object_id.hex()} was not made on node {self.address} within "
+                f"{timeout} s"))
+            return None, error.serialize()
+        if isinstance(value, Message):
+            return None, value.serialize()
+        return value, b""
+
+    def refused(self, peer: str, why: str) -> None:
+        logger.warning("NodeService call from %s refused: %s", peer, why)
+
+    # -----------------------------------------------------------------------
+
+    def _submit(self, req):
+        _check_id(req.job_id, "job_id", allow_any_size=True)
+        spec = req.spec
+        if spec.type != rpc.TaskType.NORMAL_TASK:
+            raise ValueError("only normal tasks are sent between nodes")
+        if not spec.function_id:
+            raise ValueError("the task names no function")
+        for kv in req.exports:
+            if not kv.key.startswith("fn:"):
+                raise ValueError(f"an export must be a function (fn:...), got {kv.key!r}")
+        job = self._job(req)
+        core = job.core
+        for kv in req.exports:
+            core.kv_put(kv.key, kv.value, False)
+        fetched = []
+        try:
+            for ref in req.remote_args:
+                _check_id(ref.object_id, "an argument's object_id")
+                try:
+                    self._fetch(job, ref)
+                except Exception as e:  # noqa: BLE001 - the argument's node is gone
+                    return rpc.PeerTaskReply(error=rpc.ObjectError(
+                        type=rpc.ErrorType.OBJECT_LOST,
+                        message=f"argument {ref.object_id.hex()} of {spec.name} could not be "
+                                f"fetched from node {ref.node_address}: {e}"))
+                fetched.append(ref.object_id)
+            ids = core.submit_task(spec, spec.args, list(spec.dependencies), [])
+        finally:  # the task holds its arguments now (or failed)
+            self._release(job, fetched)
+        with job.lock:
+            job.held.update(ids)
+        return rpc.PeerTaskReply(return_ids=ids)
+
+    def _fetch(self, job: _PeerJob, ref) -> None:
+        """Makes an argument present here, held by the job's client until
+        _release: a task submitted meanwhile holds it on its own."""
+        object_id = ref.object_id
+        with job.lock:  # one pull per object; the job's other tasks wait for it
+            if job.args.get(object_id, 0) == 0 and object_id not in job.held:
+                if ref.node_address != self.address:
+                    pull_into(job.core, self._client(ref.node_address), object_id, object_id,
+                              PULL_TIMEOUT_S)
+                else:  # made here (by another job's task, or put by a driver here)
+                    job.core.add_borrowed_ref(object_id)
+            elif object_id in job.held:
+                return
+            job.args[object_id] = job.args.get(object_id, 0) + 1
+
+    def _release(self, job: _PeerJob, object_ids) -> None:
+        with job.lock:
+            for object_id in object_ids:
+                if object_id in job.held:
+                    continue
+                job.args[object_id] -= 1
+                if job.args[object_id] == 0:
+                    del job.args[object_id]
+                    job.core.remove_local_ref(object_id)
+
+    def _free(self, req) -> None:
+        key = (bytes(req.driver_node_id), bytes(req.job_id))
+        with self._lock:
+            job = self._jobs.pop(key, None) if req.job_finished else self._jobs.get(key)
+        if job is None:
+            return
+        if req.job_finished:
+            job.core.shutdown()  # the node ends the job: its objects, tasks, workers
+            return
+        with job.lock:
+            for object_id in req.object_ids:
+                if object_id in job.held:
+                    job.held.discard(object_id)
+                    job.core.remove_local_ref(object_id)
+
+    def _job(self, req) -> _PeerJob:
+        key = (bytes(req.driver_node_id), bytes(req.job_id))
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is None or not job.core.connected:
+                env = [e for e in req.job.worker_env if not e.startswith("MINIRAY_LOG_DIR=")]
+                env.append(f"MINIRAY_LOG_DIR={self._logs_dir}")
+                config = rpc.JobConfig(worker_env=env, ray_namespace=req.job.ray_namespace,
+                                       entrypoint=req.job.entrypoint)
+                job = self._jobs[key] = _PeerJob(
+                    _miniray_core.CoreWorker.connect_driver(self._socket, config))
+            return job
+
+    def _reader_core(self):
+        with self._lock:
+            if self._reader is None or not self._reader.connected:
+                self._reader = _miniray_core.CoreWorker.connect_driver(
+                    self._socket, rpc.JobConfig(entrypoint="node daemon (object pulls)"))
+            return self._reader
+
+    def _client(self, address: str):
+        with self._lock:
+            client = self._clients.get(address)
+            if client is None:
+                client = self._clients[address] = _net().NodeServiceClient(address, self._token)
+            return client
+
+    def has_jobs(self) -> bool:
+        with self._lock:
+            return bool(self._jobs)
+
+    def end_jobs_of_dead_drivers(self, jobs) -> None:
+        """Ends the jobs here whose driver the GCS lists as gone (a driver
+        killed before it could say so)."""
+        dead = {(bytes(j.node_id), bytes(j.job_id)) for j in jobs if j.is_dead}
+        with self._lock:
+            gone = [self._jobs.pop(k) for k in list(self._jobs) if k in dead]
+        for job in gone:
+            job.core.shutdown()
+
+    def stop(self) -> None:
+        self.server.stop(1.0)
+        with self._lock:
+            jobs, self._jobs = list(self._jobs.values()), {}
+            reader, self._reader = self._reader, None
+        for job in jobs:
+            job.core.shutdown()
+        if reader is not None:
+            reader.shutdown()
+
+
+def _check_id(value: bytes, what: str, allow_any_size: bool = False) -> None:
+    if not value or (not allow_any_size and len(value) != ID_SIZE):
+        raise ValueError(f"{what} must be {ID_SIZE} bytes, got {len(value)}")
+
+
+# ---------------------------------------------------------------------------
+# The driver's side
+
+
+class _RemoteTask:
+    """A task the driver sent to another node: what it takes to send it again."""
+
+    __slots__ = ("template", "blob", "deps", "dep_refs", "local_ids", "retries_left", "node",
+                 "remote_ids", "wanted", "remote_args", "deps_remote", "sent")
+
+    def __init__(self, template, blob, deps, dep_refs, local_ids, node):
+        self.template = template
+        self.blob = blob
+        self.deps = deps
+        self.dep_refs = dep_refs  # the arguments, held until the node has them
+        self.local_ids = local_ids
+        max_retries = template.spec.max_retries
+        self.retries_left = float("inf") if max_retries < 0 else max_retries
+        self.node = node
+        self.remote_ids: Optional[List[bytes]] = None
+        self.wanted = False  # someone here waits for a return: pull once sent
+        self.remote_args: List[Any] = []  # rpc.PeerObjectRef per argument, when sent
+        self.deps_remote: List[bytes] = []  # the arguments' ids where they are
+        self.sent = threading.Event()  # the node answered (or the task failed)
+
+
+class _RemoteObject:
+    """A return of a remote task, by its id in this node's table."""
+
+    __slots__ = ("task", "index", "pulling", "released")
+
+    def __init__(self, task: _RemoteTask, index: int):
+        self.task = task
+        self.index = index
+        self.pulling = False
+        self.released = False  # the driver dropped it: free the remote copy after any pull
+
+
+class ClusterRouter:
+    """Places an attached driver's tasks on the cluster's nodes (see the
+    module docstring)."""
+
+    NODES_TTL_S = 1.0
+
+    def __init__(self, w, gcs, token: str):
+        self._w = w
+        self._gcs = gcs
+        self._token = token
+        self._lock = threading.RLock()
+        self._nodes: List[Any] = []
+        self._nodes_at = 0.0
+        self._local_id = bytes.fromhex(w.core.node_id)
+        self._local_address: Optional[str] = None
+        self._spread = 0
+        self._clients: Dict[str, Any] = {}
+        self._senders: Dict[str, queue.Queue] = {}
+        self._threads: List[threading.Thread] = []
+        self._objects: Dict[bytes, _RemoteObject] = {}
+        self._exported: Dict[str, set] = {}  # node address -> function ids sent there
+        self.function_blobs: Dict[bytes, bytes] = {}
+        self._fits: Dict[int, bool] = {}
+        self._job_id = bytes.fromhex(w.core.job_id)
+        self._closed = False
+
+    # Placement --------------------------------------------------------------
+
+    def _alive_nodes(self) -> List[Any]:
+        now = time.monotonic()
+        if now - self._nodes_at > self.NODES_TTL_S:
+            nodes = [n for n in self._gcs.nodes() if n.alive and n.node_manager_port > 0]
+            nodes.sort(key=lambda n: n.node_id)
+            self._nodes, self._nodes_at = nodes, now
+            for n in nodes:
+                if n.node_id == self._local_id:
+                    self._local_address = f"{n.node_manager_address}:{n.node_manager_port}"
+        return self._nodes
+
+    def wants(self, template) -> bool:
+        """Whether a call of this template may run elsewhere than here."""
+        if template.generator:
+            return False
+        strategy = template.strategy
+        if strategy is not None and strategy != "DEFAULT":
+            from miniray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+            return not isinstance(strategy, PlacementGroupSchedulingStrategy)
+        fits = self._fits.get(id(template))
+        if fits is None:
+            total = dict(self._w.core.resources().total)
+            demand = dict(template.spec.required_resources)
+            fits = self._fits[id(template)] = all(total.get(k, 0.0) >= v
+                                                  for k, v in demand.items())
+        return not fits
+
+    def place(self, template, exclude=()) -> Any:
+        """The node a call runs on: a GcsNodeInfo, or None for this node."""
+        from miniray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        with self._lock:
+            nodes = [n for n in self._alive_nodes() if n.node_id not in exclude]
+        strategy = template.strategy
+        if isinstance(strategy, NodeAffinitySchedulingStrategy):
+            for n in nodes:
+                if n.node_id.hex() == strategy.node_id:
+                    return None if n.node_id == self._local_id else n
+            if strategy.soft:
+                return self._least_loaded(template, nodes)
+            raise exceptions.TaskUnschedulableError(
+                f"The task {template.spec.name} cannot be scheduled: it has a hard affinity "
+                f"to node {strategy.node_id}, which is not alive in the cluster")
+        if strategy == "SPREAD" and nodes:
+            with self._lock:
+                self._spread += 1
+                n = nodes[self._spread % len(nodes)]
+            return None if n.node_id == self._local_id else n
+        return self._least_loaded(template, nodes)
+
+    def _least_loaded(self, template, nodes):
+        """A node whose total fits the task (this one first), the one with
+        the most of the task's resources free; None (here) if none fits."""
+        demand = dict(template.spec.required_resources)
+        fit = [n for n in nodes
+               if all(n.resources_total.get(k, 0.0) >= v for k, v in demand.items())]
+        if not fit or any(n.node_id == self._local_id for n in fit) and \
+                self._fits.get(id(template), True):
+            return None
+        best = max(fit, key=lambda n: sum(n.resources_available.get(k, 0.0) for k in demand))
+        return None if best.node_id == self._local_id else best
+
+    # Submission -------------------------------------------------------------
+
+    def submit(self, template, blob: bytes, deps: List[bytes], keep) -> Optional[Any]:
+        """Sends a call to the node it is placed on; its ObjectRefs, or None
+        when it runs here after all."""
+        node = self.place(template)
+        if node is None:
+            return None
+        w = self._w
+        core = w.core
+        task_key = _miniray_core.task_id_of(_miniray_core.new_object_id())
+        local_ids = _miniray_core.return_ids(task_key, template.num_returns)
+        for i in local_ids:
+            core.expect_object(i)
+        dep_refs = [ObjectRef(d, core, borrowed=True) for d in deps] + list(keep)
+        task = _RemoteTask(template, blob, deps, dep_refs, local_ids, node)
+        with self._lock:
+            for index, i in enumerate(local_ids):
+                self._objects[i] = _RemoteObject(task, index)
+        self._send(task)
+        refs = [RemoteObjectRef(i, core) for i in local_ids]
+        if template.num_returns == 1:
+            return refs[0]
+        return refs if template.num_returns else None
+
+    def _address(self, node) -> str:
+        return f"{node.node_manager_address}:{node.node_manager_port}"
+
+    def _send(self, task: _RemoteTask) -> None:
+        address = self._address(task.node)
+        with self._lock:
+            q = self._senders.get(address)
+            if q is None:
+                q = self._senders[address] = queue.Queue()
+                t = threading.Thread(target=self._sender, args=(address, q), daemon=True,
+                                     name=f"miniray-send-{address}")
+                self._threads.append(t)
+                t.start()
+        q.put(("task", task))
+
+    def _client(self, address: str):
+        with self._lock:
+            client = self._clients.get(address)
+            if client is None:
+                client = self._clients[address] = _net().NodeServiceClient(address, self._token)
+            return client
+
+    def _sender(self, address: str, q: queue.Queue) -> None:
+        """Sends the tasks and frees for one node, in order."""
+        client = self._client(address)
+        while True:
+            kind, item = q.get()
+            if kind == "stop":
+                return
+            if kind == "free":
+                frees = [item]
+                while True:  # one call for every free queued meanwhile
+                    try:
+                        kind2, item2 = q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if kind2 == "free":
+                        frees.append(item2)
+                    else:
+                        q.put((kind2, item2))
+                        break
+                body = rpc.FreeObjectsRequest(job_id=self._job_id, driver_node_id=self._local_id,
+                                              object_ids=frees).serialize()
+                try:
+                    client.call("FreeObjects", body, 30.0)
+                except Exception:  # noqa: BLE001 - the node is gone, and its objects
+                    pass
+                continue
+            self._send_task(client, item)
+
+    def _request(self, task: _RemoteTask, address: str):
+        w = self._w
+        spec = task.template.spec
+        req = rpc.PeerTaskRequest(job_id=self._job_id, driver_node_id=self._local_id,
+                                  job=w.job_config, spec=spec)
+        req.spec.args = task.blob
+        req.spec.dependencies = task.deps_remote
+        sent = self._exported.setdefault(address, set())
+        function_id = bytes(spec.function_id)
+        if function_id not in sent:
+            req.exports = [rpc.KvEntry(key="fn:" + function_id.hex(),
+                                       value=self.function_blobs[function_id])]
+        req.remote_args = task.remote_args
+        return req, function_id, sent
+
+    def _send_task(self, client, task: _RemoteTask) -> None:
+        address = client.address
+        self._locate_args(task)
+        req, function_id, sent = self._request(task, address)
+        try:
+            reply = rpc.parse("PeerTaskReply", client.call("SubmitTask", req.serialize(),
+                                                           CALL_TIMEOUT_S))
+        except exceptions.RaySystemError as e:  # unreachable: the node is gone
+            self._node_lost(task, f"node {address} could not be reached: {e}")
+            return
+        except Exception as e:  # noqa: BLE001 - refused (token), or a bad request
+            self._fail(task, exceptions.RaySystemError(
+                f"node {address} did not take task {task.template.spec.name}: {e}"))
+            return
+        sent.add(function_id)
+        if reply.has("error"):
+            self._fail(task, serialization.error_to_exception(reply.error))
+            return
+        with self._lock:
+            task.remote_ids = list(reply.return_ids)
+            task.dep_refs = []  # the node holds its arguments now
+            wanted = task.wanted
+        task.sent.set()
+        if wanted:
+            self.fetch(task.local_ids)
+
+    def _locate_args(self, task: _RemoteTask) -> None:
+        """Where each argument is: the node that made it, or this one."""
+        self._alive_nodes()
+        for d in task.deps:  # an argument's own task may still be on its way
+            with self._lock:
+                obj = self._objects.get(d)
+            if obj is not None:
+                obj.task.sent.wait()
+        remote_args, deps_remote = [], []
+        with self._lock:
+            for d in task.deps:
+                obj = self._objects.get(d)
+                if obj is not None and obj.task.remote_ids is not None and not obj.pulling:
+                    rid = obj.task.remote_ids[obj.index]
+                    address = self._address(obj.task.node)
+                else:  # here (put by this driver, made here, or pulled here)
+                    rid, address = d, self._local_address
+                deps_remote.append(rid)
+                remote_args.append(rpc.PeerObjectRef(object_id=rid, node_address=address))
+        task.remote_args, task.deps_remote = remote_args, deps_remote
+
+    # Objects ----------------------------------------------------------------
+
+    def fetch(self, ids) -> None:
+        """Starts pulling the remote returns among `ids` into this node."""
+        start = []
+        with self._lock:
+            for i in ids:
+                obj = self._objects.get(i)
+                if obj is None or obj.pulling:
+                    continue
+                if obj.task.remote_ids is None:
+                    obj.task.wanted = True  # pulled once the node took the task
+                    continue
+                obj.pulling = True
+                start.append(obj)
+        for obj in start:
+            threading.Thread(target=self._pull, args=(obj,), daemon=True,
+                             name="miniray-pull").start()
+
+    def _pull(self, obj: _RemoteObject) -> None:
+        task = obj.task
+        local_id = task.local_ids[obj.index]
+        address = self._address(task.node)
+        core = self._w.core
+        try:
+            pull_into(core, self._client(address), task.remote_ids[obj.index], local_id,
+                      PULL_TIMEOUT_S)
+        except exceptions.RaySystemError as e:  # the node is gone, and the object
+            with self._lock:
+                obj.pulling = False
+            self._node_lost(task, f"node {address} holding it died ({e})")
+            return
+        except Exception as e:  # noqa: BLE001
+            store_error(core, local_id, exceptions.ObjectLostError(
+                local_id.hex(), f"Object {local_id.hex()} could not be pulled from node "
+                                f"{address}: {e}"))
+        core.remove_local_ref(local_id)  # the placeholder's ObjectRef holds it now
+        with self._lock:
+            self._objects.pop(local_id, None)
+        # The copy here serves every later use: the node's copy can go.
+        self._queue_free(address, task.remote_ids[obj.index])
+
+    def _node_lost(self, task: _RemoteTask, why: str) -> None:
+        """The task's node is gone: run it again elsewhere (lineage
+        reconstruction) while it has retries, else its returns are lost."""
+        with self._lock:
+            self._nodes_at = 0.0  # read the node table again
+        if task.retries_left > 0:
+            task.retries_left -= 1
+            try:
+                node = self.place(task.template, exclude={task.node.node_id})
+            except exceptions.TaskUnschedulableError as e:
+                self._fail(task, e)
+                return
+            logger.warning("task %s is submitted again: %s", task.template.spec.name, why)
+            if node is None:
+                self._resubmit_here(task)
+                return
+            with self._lock:
+                task.node, task.remote_ids = node, None
+                task.sent.clear()
+                for i in task.local_ids:
+                    obj = self._objects.get(i)
+                    if obj is not None and obj.pulling:
+                        obj.pulling = False
+                        task.wanted = True
+            self._send(task)
+            return
+        self._fail(task, exceptions.ObjectLostError(
+            task.local_ids[0].hex() if task.local_ids else "",
+            f"The returns of task {task.template.spec.name} ("
+            f"{', '.join(i.hex() for i in task.local_ids)}) were lost: {why}; the task has "
+            f"no retries left to make them again (max_retries)"))
+
+    def _resubmit_here(self, task: _RemoteTask) -> None:
+        """Runs a lost task on this node; its results fill the placeholders."""
+        core = self._w.core
+        ids = core.submit_task(task.template.spec, task.blob, task.deps, [])
+        threading.Thread(target=self._copy_local, args=(task, ids), daemon=True).start()
+
+    def _copy_local(self, task: _RemoteTask, ids: List[bytes]) -> None:
+        core = self._w.core
+        values = core.get(ids, -1.0)
+        for local_id, value in zip(task.local_ids, values):
+            if isinstance(value, Message):
+                store_error(core, local_id, serialization.error_to_exception(value))
+            else:
+                core.put_inline(local_id, bytes(memoryview(value)), [])
+            core.remove_local_ref(local_id)
+        for i in ids:
+            core.remove_local_ref(i)
+        with self._lock:
+            for i in task.local_ids:
+                self._objects.pop(i, None)
+
+    def _fail(self, task: _RemoteTask, exc: BaseException) -> None:
+        core = self._w.core
+        with self._lock:
+            for i in task.local_ids:
+                self._objects.pop(i, None)
+            task.dep_refs = []
+        task.sent.set()
+        for i in task.local_ids:
+            store_error(core, i, exc)
+            core.remove_local_ref(i)
+
+    def released(self, local_id: bytes) -> None:
+        """The driver dropped a remote return: free the node's copy."""
+        with self._lock:
+            obj = self._objects.get(local_id)
+            if obj is None:
+                return
+            obj.released = True
+            if obj.pulling or obj.task.remote_ids is None:
+                return  # freed when the pull ends / the frees follow the task
+            del self._objects[local_id]
+            address = self._address(obj.task.node)
+            rid = obj.task.remote_ids[obj.index]
+        self._queue_free(address, rid)
+
+    def _queue_free(self, address: str, remote_id: bytes) -> None:
+        with self._lock:
+            q = self._senders.get(address)
+        if q is not None and not self._closed:
+            q.put(("free", remote_id))
+
+    def shutdown(self) -> None:
+        """The driver is leaving: each node it used ends its job there."""
+        with self._lock:
+            self._closed = True
+            senders = list(self._senders.items())
+        body = rpc.FreeObjectsRequest(job_id=self._job_id, driver_node_id=self._local_id,
+                                      job_finished=True).serialize()
+        for address, q in senders:
+            q.put(("stop", None))
+            try:
+                self._client(address).call("FreeObjects", body, 5.0)
+            except Exception:  # noqa: BLE001 - gone already
+                pass
+
+
+class RemoteObjectRef(ObjectRef):
+    """An ObjectRef to a return of a task on another node: dropping it also
+    frees the node's copy."""
+
+    __slots__ = ()
+
+    def __del__(self):
+        router = getattr(global_worker, "router", None)
+        if router is not None:
+            try:
+                router.released(self._id)
+            except Exception:  # noqa: BLE001 - interpreter shutdown
+                pass
+        ObjectRef.__del__(self)

@@ -1,0 +1,216 @@
+"""Three nodes on one machine (127.0.0.1, .2 and .3, each its own node
+daemon, NodeService over gRPC between them): tasks placed on other nodes,
+objects pulled between nodes, a node killed during a job, a call without
+the cluster token. One cluster serves the whole file; the test that kills
+a node runs last. The driver is this test process, attached to the head."""
+import glob
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import miniray
+from miniray import exceptions
+from miniray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from conftest import free_port, miniray_cli, session_processes, wait_for
+
+IPS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+
+
+@pytest.fixture(scope="module")
+def cluster3(tmp_path_factory):
+    """{ip: node id hex}, with this process attached as the driver."""
+    temp_dir = str(tmp_path_factory.mktemp("cluster3"))
+    port = free_port()
+    miniray_cli("start", "--head", "--port", str(port), "--temp-dir", temp_dir, "--num-cpus",
+                "1", "--include-dashboard", "false")
+    address = f"127.0.0.1:{port}"
+    sessions = [os.path.realpath(os.path.join(temp_dir, "session_latest"))]
+    try:
+        for ip, extra in ((IPS[1], []), (IPS[2], ["--resources", '{"special": 1}'])):
+            miniray_cli("start", "--address", address, "--node-ip-address", ip, "--num-cpus",
+                        "1", "--temp-dir", temp_dir, *extra)
+            sessions.append(os.path.realpath(os.path.join(temp_dir, "session_latest")))
+        os.environ["MINIRAY_TEMP_DIR"] = temp_dir
+        miniray.init(address=address)
+        ids = wait_for(lambda: {n["NodeManagerAddress"]: n["NodeID"]
+                                for n in miniray.nodes() if n["Alive"]}, timeout=10)
+        assert sorted(ids) == IPS
+        yield {"ids": ids, "temp_dir": temp_dir, "sessions": sessions}
+    finally:
+        miniray.shutdown()
+        os.environ.pop("MINIRAY_TEMP_DIR", None)
+        miniray_cli("stop", "--temp-dir", temp_dir)
+        # Nothing left: no daemon, redis or worker of any of the three.
+        assert wait_for(lambda: not any(session_processes(s) for s in sessions), timeout=20)
+
+
+@miniray.remote
+def node_of(_=None):
+    return miniray.get_runtime_context().get_node_id()
+
+
+def on(node_id, soft=False):
+    return NodeAffinitySchedulingStrategy(node_id, soft=soft)
+
+
+def test_every_node_serves_node_service_and_is_listed(cluster3):
+    nodes = {n["NodeManagerAddress"]: n for n in miniray.nodes()}
+    for ip in IPS:
+        assert nodes[ip]["Alive"] and nodes[ip]["NodeManagerPort"] > 0
+        assert nodes[ip]["NodeID"] == cluster3["ids"][ip]
+    assert miniray.cluster_resources()["CPU"] == 3.0
+
+
+def test_spread_reaches_all_three_nodes(cluster3):
+    refs = [node_of.options(scheduling_strategy="SPREAD").remote() for _ in range(9)]
+    assert set(miniray.get(refs)) == set(cluster3["ids"].values())
+
+
+def test_node_affinity_runs_where_asked(cluster3):
+    for ip, node_id in cluster3["ids"].items():
+        assert miniray.get(node_of.options(scheduling_strategy=on(node_id)).remote()) == node_id
+    # A soft affinity to a node that is not there runs somewhere; a hard one fails.
+    gone = "ab" * 16
+    assert miniray.get(node_of.options(scheduling_strategy=on(gone, soft=True)).remote()) in \
+        cluster3["ids"].values()
+    with pytest.raises(exceptions.TaskUnschedulableError, match="hard affinity"):
+        miniray.get(node_of.options(scheduling_strategy=on(gone)).remote())
+
+
+def test_a_task_that_fits_only_on_another_node_runs_there(cluster3):
+    ref = node_of.options(resources={"special": 1}).remote()
+    assert miniray.get(ref, timeout=30) == cluster3["ids"][IPS[2]]
+
+
+@miniray.remote
+def make(n):
+    return np.arange(n, dtype=np.uint8)
+
+
+@miniray.remote
+def total(a):
+    return int(a.sum(dtype=np.int64)), miniray.get_runtime_context().get_node_id()
+
+
+def test_a_200mb_array_made_on_one_node_is_summed_on_another_and_read_here(cluster3):
+    ids = cluster3["ids"]
+    n = 200 * 1024 * 1024
+    expected = int(np.arange(n, dtype=np.uint8).sum(dtype=np.int64))
+    a = make.options(scheduling_strategy=on(ids[IPS[1]])).remote(n)
+    s, where = miniray.get(total.options(scheduling_strategy=on(ids[IPS[2]])).remote(a))
+    assert (s, where) == (expected, ids[IPS[2]])
+    arr = miniray.get(a)  # pulled into the driver's node
+    assert arr.shape == (n,) and int(arr[:1000].sum()) == sum(i % 256 for i in range(1000))
+    # And a local task takes it from here, and a remote one from the driver's node.
+    assert miniray.get(total.remote(a))[0] == expected
+    put = miniray.put(np.ones(5 * 1024 * 1024, dtype=np.uint8))
+    assert miniray.get(total.options(scheduling_strategy=on(ids[IPS[1]])).remote(put)) == \
+        (5 * 1024 * 1024, ids[IPS[1]])
+
+
+def test_errors_and_small_values_come_back_from_other_nodes(cluster3):
+    @miniray.remote
+    def boom(x):
+        raise ValueError(f"bad {x}")
+
+    @miniray.remote
+    def add(a, b):
+        return a + b
+
+    ids = cluster3["ids"]
+    with pytest.raises(ValueError, match="bad 3"):
+        miniray.get(boom.options(scheduling_strategy=on(ids[IPS[1]])).remote(3))
+    # A chain across the three nodes: each takes the previous one's result.
+    ref = add.options(scheduling_strategy=on(ids[IPS[1]])).remote(1, 2)
+    ref = add.options(scheduling_strategy=on(ids[IPS[2]])).remote(ref, 10)
+    ref = add.remote(ref, 100)
+    assert miniray.get(ref) == 113
+    ready, _ = miniray.wait([add.options(scheduling_strategy=on(ids[IPS[2]])).remote(1, 1)],
+                            timeout=30)
+    assert miniray.get(ready[0]) == 2
+
+
+def _row(ip):
+    """The node's row in the GCS (its daemon reports every 0.5 s)."""
+    from miniray._private.worker_state import global_worker
+    return [n for n in global_worker.cluster.gcs.nodes() if n.node_manager_address == ip][0]
+
+
+def test_dropping_a_remote_result_frees_it_on_its_node(cluster3):
+    ids = cluster3["ids"]
+    assert wait_for(lambda: _row(IPS[2]).object_store_used == 0, timeout=10)
+    ref = make.options(scheduling_strategy=on(ids[IPS[2]])).remote(10 * 1024 * 1024)
+    assert wait_for(lambda: _row(IPS[2]).object_store_used >= 10 * 1024 * 1024, timeout=30)
+    del ref  # never fetched here: only node 3 has it, until the driver lets go
+    assert wait_for(lambda: _row(IPS[2]).object_store_used == 0, timeout=10)
+
+
+def test_a_call_without_the_token_is_refused_and_logged(cluster3):
+    import _miniray_net
+    node = [n for n in miniray.nodes() if n["NodeManagerAddress"] == IPS[1]][0]
+    address = f"{IPS[1]}:{node['NodeManagerPort']}"
+    for token in ("", "0" * 64):
+        client = _miniray_net.NodeServiceClient(address, token)
+        with pytest.raises(PermissionError, match="refused: (no|a wrong) cluster token"):
+            client.call("SubmitTask", b"", 10.0)
+        with pytest.raises(PermissionError):
+            client.pull(b"", lambda size: bytearray(size), 10.0)
+    log = glob.glob(os.path.join(cluster3["temp_dir"], "session_*", "logs",
+                                 f"node_daemon_{IPS[1]}.log"))[0]
+    assert wait_for(lambda: "refused: a wrong cluster token" in open(log).read(), timeout=5)
+
+
+def test_bad_bodies_are_refused_without_harm(cluster3):
+    """A caller with the token but a malformed message: an error for it,
+    nothing changed on the node, which goes on serving."""
+    import _miniray_net
+    from miniray._private import cluster as cluster_mod
+    node = [n for n in miniray.nodes() if n["NodeManagerAddress"] == IPS[1]][0]
+    token = cluster_mod.read(cluster3["sessions"][0], "token")
+    client = _miniray_net.NodeServiceClient(f"{IPS[1]}:{node['NodeManagerPort']}", token)
+    for method, body in (("SubmitTask", b"\xff\xff\xff"), ("FreeObjects", b"\x0a\x05ab"),
+                         ("SubmitTask", b"")):
+        with pytest.raises(ValueError):
+            client.call(method, body, 10.0)
+    with pytest.raises(ValueError, match="object_id must be"):
+        client.pull(b"", lambda size: bytearray(size), 10.0)
+    ids = cluster3["ids"]
+    assert miniray.get(node_of.options(scheduling_strategy=on(ids[IPS[1]])).remote()) == \
+        ids[IPS[1]]
+
+
+@miniray.remote
+def slow_node_of(seconds):
+    time.sleep(seconds)
+    return miniray.get_runtime_context().get_node_id()
+
+
+def test_a_node_killed_during_a_job_its_tasks_finish_elsewhere(cluster3):
+    """Runs last: node 3 dies (SIGKILL) while tasks run there. Tasks with
+    retries run again on another node; one without fails naming the node;
+    the GCS marks the node dead."""
+    ids = cluster3["ids"]
+    node3 = ids[IPS[2]]
+    retried = [slow_node_of.options(scheduling_strategy=on(node3, soft=True)).remote(1.5)
+               for _ in range(2)]
+    lost = slow_node_of.options(scheduling_strategy=on(node3, soft=True),
+                                max_retries=0).remote(1.5)
+    assert wait_for(lambda: _row(IPS[2]).num_pending_tasks >= 3, timeout=15)
+    info_path = glob.glob(os.path.join(cluster3["temp_dir"], "session_*",
+                                       f"node_{IPS[2]}.json"))[0]
+    with open(info_path) as f:
+        os.kill(json.load(f)["pid"], signal.SIGKILL)
+    results = miniray.get(retried, timeout=60)
+    assert all(r in (ids[IPS[0]], ids[IPS[1]]) for r in results)
+    with pytest.raises(exceptions.ObjectLostError, match=rf"{IPS[2]}.*no retries left"):
+        miniray.get(lost, timeout=60)
+    # The head declares it dead (missed heartbeats); the others go on.
+    assert wait_for(lambda: [n["Alive"] for n in miniray.nodes()
+                             if n["NodeManagerAddress"] == IPS[2]] == [False], timeout=30)
+    assert miniray.get(node_of.options(scheduling_strategy="SPREAD").remote()) != node3
+
