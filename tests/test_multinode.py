@@ -1,7 +1,7 @@
 """Three nodes on one machine (127.0.0.1, .2 and .3, each its own node
-daemon, NodeService over gRPC between them): tasks placed on other nodes,
-objects pulled between nodes, a node killed during a job, a call without
-the cluster token. One cluster serves the whole file; the test that kills
+daemon, NodeService over gRPC between them): tasks and actors placed on
+other nodes, objects pulled between nodes, a node killed during a job, a
+call without the cluster token. One cluster serves the whole file; the test that kills
 a node runs last. The driver is this test process, attached to the head."""
 import glob
 import json
@@ -27,7 +27,7 @@ def cluster3(tmp_path_factory):
     temp_dir = str(tmp_path_factory.mktemp("cluster3"))
     port = free_port()
     miniray_cli("start", "--head", "--port", str(port), "--temp-dir", temp_dir, "--num-cpus",
-                "1", "--include-dashboard", "false")
+                "1", "--include-dashboard", "false", "--node-timeout-ms", "3000")
     address = f"127.0.0.1:{port}"
     sessions = [os.path.realpath(os.path.join(temp_dir, "session_latest"))]
     try:
@@ -185,6 +185,72 @@ def test_bad_bodies_are_refused_without_harm(cluster3):
 
 
 @miniray.remote
+def size_of(a):
+    return int(a.size)
+
+
+@miniray.remote(max_restarts=1, max_task_retries=1)
+class Counter:
+    def __init__(self, start):
+        self.n = start
+
+    def incr(self, k=1):
+        self.n += k
+        return self.n
+
+    def node(self):
+        return miniray.get_runtime_context().get_node_id()
+
+
+def test_an_actor_lives_on_another_node_in_order(cluster3):
+    ids = cluster3["ids"]
+    c = Counter.options(scheduling_strategy=on(ids[IPS[1]])).remote(10)
+    assert miniray.get(c.node.remote()) == ids[IPS[1]]
+    refs = [c.incr.remote(2) for _ in range(50)]  # in order, from this handle
+    assert miniray.get(refs) == list(range(12, 112, 2))
+    # An argument made on a third node reaches it; its result feeds a task here.
+    a = make.options(scheduling_strategy=on(ids[IPS[2]])).remote(10)
+    assert miniray.get(c.incr.remote(size_of.remote(a))) == 110 + 10
+    miniray.kill(c)
+    with pytest.raises(exceptions.ActorDiedError):
+        miniray.get(c.incr.remote())
+
+
+def test_a_named_actor_on_another_node_is_found_by_another_driver(cluster3):
+    import subprocess
+    import sys
+    import textwrap
+    from conftest import ENV
+    ids = cluster3["ids"]
+    c = Counter.options(scheduling_strategy=on(ids[IPS[2]]), name="shared").remote(0)
+    assert miniray.get(c.incr.remote()) == 1
+    # Nodes report their actors to the GCS with each heartbeat (0.5 s).
+    code = textwrap.dedent("""
+        import time
+        import miniray
+        miniray.init(address="auto")
+        deadline = time.time() + 5
+        while True:
+            try:
+                h = miniray.get_actor("shared")
+                break
+            except ValueError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        print(miniray.get(h.incr.remote(5)), miniray.get(h.node.remote()))
+    """)
+    env = dict(ENV, MINIRAY_TEMP_DIR=cluster3["temp_dir"])
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["6", ids[IPS[2]]]
+    assert miniray.get(c.incr.remote()) == 7
+    with pytest.raises(TypeError, match="another node"):
+        node_of.remote(c)  # its handle cannot travel yet
+
+
+@miniray.remote
 def slow_node_of(seconds):
     time.sleep(seconds)
     return miniray.get_runtime_context().get_node_id()
@@ -200,6 +266,8 @@ def test_a_node_killed_during_a_job_its_tasks_finish_elsewhere(cluster3):
                for _ in range(2)]
     lost = slow_node_of.options(scheduling_strategy=on(node3, soft=True),
                                 max_retries=0).remote(1.5)
+    actor = Counter.options(scheduling_strategy=on(node3, soft=True)).remote(100)
+    assert miniray.get(actor.incr.remote()) == 101
     assert wait_for(lambda: _row(IPS[2]).num_pending_tasks >= 3, timeout=15)
     info_path = glob.glob(os.path.join(cluster3["temp_dir"], "session_*",
                                        f"node_{IPS[2]}.json"))[0]
@@ -209,8 +277,12 @@ def test_a_node_killed_during_a_job_its_tasks_finish_elsewhere(cluster3):
     assert all(r in (ids[IPS[0]], ids[IPS[1]]) for r in results)
     with pytest.raises(exceptions.ObjectLostError, match=rf"{IPS[2]}.*no retries left"):
         miniray.get(lost, timeout=60)
+    # The actor is made again on another node (max_restarts=1), its state
+    # new; the call is sent to it again (max_task_retries=1).
+    assert miniray.get(actor.incr.remote(5), timeout=60) == 105
+    assert miniray.get(actor.node.remote()) in (ids[IPS[0]], ids[IPS[1]])
     # The head declares it dead (missed heartbeats); the others go on.
     assert wait_for(lambda: [n["Alive"] for n in miniray.nodes()
-                             if n["NodeManagerAddress"] == IPS[2]] == [False], timeout=30)
+                             if n["NodeManagerAddress"] == IPS[2]] == [False], timeout=15)
     assert miniray.get(node_of.options(scheduling_strategy="SPREAD").remote()) != node3
 

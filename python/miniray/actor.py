@@ -216,6 +216,15 @@ class ActorClass(Generic[T]):
         if reason:
             raise exceptions.ActorUnschedulableError(
                 f"The actor {self.__name__} cannot be scheduled: {reason}.")
+        router = w.router
+        if router is not None and not contained:  # an attached driver: maybe elsewhere
+            reply = router.create_actor(spec, options.get("scheduling_strategy"), blob, deps,
+                                        keep, bool(options.get("get_if_exists")))
+            if reply is not None:
+                return ActorHandle._remote_owned(reply.actor_id,
+                                                 pickle.loads(reply.handle_metadata))
+        if router is not None and deps:
+            router.fetch(deps)
         reply = w.core.create_actor(spec, bool(options.get("get_if_exists")))
         del keep
         return ActorHandle._owned(reply.actor_id, pickle.loads(reply.handle_metadata))
@@ -292,6 +301,12 @@ class ActorHandle(Generic[T]):
         return cls(actor_id, metadata,
                    ObjectRef(_miniray_core.actor_handle_id(actor_id), w.core))
 
+    @classmethod
+    def _remote_owned(cls, actor_id: bytes, metadata) -> "ActorHandle":
+        """The handle of an actor on another node (node_network.py)."""
+        from miniray._private.node_network import RemoteActorRef
+        return cls(actor_id, metadata, RemoteActorRef(actor_id))
+
     def __getattr__(self, name: str) -> ActorMethod:
         if name in ("_actor_id", "_metadata", "_handle_ref", "_templates", "_pending",
                     "_max_pending"):
@@ -347,9 +362,15 @@ class ActorHandle(Generic[T]):
         if limit > 0:
             self._check_pending_calls(w, limit)
         blob, deps, contained, keep = serialize_args(w, args, kwargs, template)
-        ids = w.core.submit_task(template.spec, blob, deps, contained)
-        del keep
-        refs = returns_of(w, ids, template)
+        router = w.router
+        if router is not None and self._actor_id in router.actors:  # on another node
+            refs = router.submit_actor_call(self._actor_id, template, blob, deps, keep)
+        else:
+            if router is not None and deps:
+                router.fetch(deps)
+            ids = w.core.submit_task(template.spec, blob, deps, contained)
+            del keep
+            refs = returns_of(w, ids, template)
         if limit > 0 and isinstance(refs, (ObjectRef, list)):
             self._pending.append(refs if isinstance(refs, ObjectRef) else refs[0])
         return refs
@@ -359,6 +380,8 @@ class ActorHandle(Generic[T]):
         finished are counted; one more than `limit` is refused."""
         pending = self._pending
         if len(pending) >= limit:
+            if w.router is not None:
+                w.router.fetch([r._id for r in pending])
             flags = w.core.wait([r._id for r in pending], len(pending), 0.0)
             pending[:] = [r for r, done in zip(pending, flags) if not done]
         if len(pending) >= limit:
@@ -368,6 +391,11 @@ class ActorHandle(Generic[T]):
                 f"({limit}); wait for some before submitting more.")
 
     def __reduce__(self):
+        w = worker_mod.global_worker
+        if w.router is not None and self._actor_id in w.router.actors:
+            raise TypeError(f"The handle of actor {self._metadata['class_name']} lives on "
+                            "another node: passing it to tasks or other actors is not "
+                            "supported yet (call it from this driver)")
         # The value holding this handle keeps the actor alive.
         serialization.record_contained_ref(_miniray_core.actor_handle_id(self._actor_id))
         return (_rebuild_handle, (self._actor_id, self._metadata))
@@ -407,7 +435,11 @@ def get_actor(name: str, namespace: Optional[str] = None) -> ActorHandle[Any]:
     try:
         reply = w.core.get_actor(name, namespace or w.namespace)
     except KeyError as e:  # no such actor: Ray raises ValueError
-        raise ValueError(e.args[0]) from None
+        # An attached driver also finds named actors on the other nodes.
+        elsewhere = w.router.find_actor(name, namespace or w.namespace) if w.router else None
+        if elsewhere is None:
+            raise ValueError(e.args[0]) from None
+        return ActorHandle(elsewhere.actor_id, pickle.loads(elsewhere.handle_metadata), None)
     return ActorHandle._owned(reply.actor_id, pickle.loads(reply.handle_metadata))
 
 
@@ -425,4 +457,8 @@ def kill(actor: ActorHandle[Any], *, no_restart: bool = True) -> None:
     """
     if not isinstance(actor, ActorHandle):
         raise ValueError(f"miniray.kill() only supports actors; got {type(actor).__name__}")
-    worker_mod._ensure_connected().core.kill_actor(actor._actor_id, no_restart)
+    w = worker_mod._ensure_connected()
+    if w.router is not None and actor._actor_id in w.router.actors:
+        w.router.kill_actor(actor._actor_id, no_restart)
+        return
+    w.core.kill_actor(actor._actor_id, no_restart)

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <unordered_map>
 #include <utility>
 
 #include "protobuf/node_service.grpc.pb.h"
@@ -71,6 +72,18 @@ class NodeServiceServer::Service final : public rpc::NodeService::Service {
   grpc::Status FreeObjects(grpc::ServerContext* ctx, const rpc::PeerCall* req,
                            rpc::PeerCall* reply) override {
     return Unary(ctx, "FreeObjects", *req, reply);
+  }
+  grpc::Status CreateActor(grpc::ServerContext* ctx, const rpc::PeerCall* req,
+                           rpc::PeerCall* reply) override {
+    return Unary(ctx, "CreateActor", *req, reply);
+  }
+  grpc::Status GetActor(grpc::ServerContext* ctx, const rpc::PeerCall* req,
+                        rpc::PeerCall* reply) override {
+    return Unary(ctx, "GetActor", *req, reply);
+  }
+  grpc::Status KillActor(grpc::ServerContext* ctx, const rpc::PeerCall* req,
+                         rpc::PeerCall* reply) override {
+    return Unary(ctx, "KillActor", *req, reply);
   }
   grpc::Status PullObject(grpc::ServerContext* ctx, const rpc::PeerCall* req,
                           grpc::ServerWriter<rpc::ObjectChunk>* writer) override {
@@ -185,14 +198,20 @@ StatusOr<std::string> NodeServiceClient::Call(const std::string& method, const s
   Prepare(&ctx, token_, timeout_ms);
   rpc::PeerCall req, reply;
   req.set_body(body);
-  grpc::Status s;
-  if (method == "SubmitTask") {
-    s = stub.SubmitTask(&ctx, req, &reply);
-  } else if (method == "FreeObjects") {
-    s = stub.FreeObjects(&ctx, req, &reply);
-  } else {
+  using Method = grpc::Status (rpc::NodeService::Stub::*)(
+      grpc::ClientContext*, const rpc::PeerCall&, rpc::PeerCall*);
+  static const std::unordered_map<std::string, Method> kMethods = {
+      {"SubmitTask", &rpc::NodeService::Stub::SubmitTask},
+      {"FreeObjects", &rpc::NodeService::Stub::FreeObjects},
+      {"CreateActor", &rpc::NodeService::Stub::CreateActor},
+      {"GetActor", &rpc::NodeService::Stub::GetActor},
+      {"KillActor", &rpc::NodeService::Stub::KillActor},
+  };
+  auto it = kMethods.find(method);
+  if (it == kMethods.end()) {
     return Status::InvalidArgument("NodeService has no unary method '" + method + "'");
   }
+  grpc::Status s = (stub.*(it->second))(&ctx, req, &reply);
   if (!s.ok()) return FromGrpc(s, address_);
   return std::move(*reply.mutable_body());
 }

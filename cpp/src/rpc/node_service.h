@@ -36,7 +36,9 @@ class ObjectSource {
 class NodeServiceHandler {
  public:
   virtual ~NodeServiceHandler() = default;
-  // A unary call ("SubmitTask", "FreeObjects"): the reply's body, or an
+  // A unary call ("SubmitTask", "FreeObjects", "CreateActor", "GetActor",
+  // "KillActor"):
+  // the reply's body, or an
   // error (InvalidArgument for a body that is not what the method takes).
   virtual StatusOr<std::string> Call(const std::string& method, const std::string& body) = 0;
   // A pull: either the object's bytes, or `error` (a serialized

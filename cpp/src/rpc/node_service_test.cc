@@ -60,9 +60,11 @@ TEST(NodeServiceTest, UnaryCallsCarryBodiesBothWays) {
   auto r = client.Call("SubmitTask", std::string("a\0b", 3), 5000);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, std::string("SubmitTask:a\0b", 14));
-  auto f = client.Call("FreeObjects", "x", 5000);
-  ASSERT_TRUE(f.ok());
-  EXPECT_EQ(*f, "FreeObjects:x");
+  for (const char* method : {"FreeObjects", "CreateActor", "GetActor", "KillActor"}) {
+    auto f = client.Call(method, "x", 5000);
+    ASSERT_TRUE(f.ok()) << method;
+    EXPECT_EQ(*f, std::string(method) + ":x");
+  }
   // The handler's rejection of a body reaches the caller as what it is.
   auto bad = client.Call("SubmitTask", "bad", 5000);
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);

@@ -46,6 +46,8 @@ from miniray._private.worker_state import global_worker
 logger = logging.getLogger("miniray.node")
 
 ID_SIZE = len(_miniray_core.new_object_id())
+ACTOR_ID_SIZE = 16
+NODE_ID_SIZE = 16
 PULL_TIMEOUT_S = 3600.0  # how long a server waits for an object to be made
 CALL_TIMEOUT_S = 120.0   # a SubmitTask pulls the task's arguments first
 
@@ -124,6 +126,19 @@ class PeerService:
         if method == "FreeObjects":
             self._free(rpc.parse("FreeObjectsRequest", body))
             return b""
+        if method == "CreateActor":
+            return self._create_actor(rpc.parse("PeerTaskRequest", body)).serialize()
+        if method == "GetActor":
+            req = rpc.parse("GetActorRequest", body)
+            try:
+                return self._reader_core().get_actor(req.name, req.ray_namespace).serialize()
+            except KeyError as e:
+                raise ValueError(e.args[0]) from None
+        if method == "KillActor":
+            req = rpc.parse("KillActorRequest", body)
+            _check_id(req.actor_id, "actor_id", size=ACTOR_ID_SIZE)
+            self._reader_core().kill_actor(req.actor_id, req.no_restart)
+            return b""
         raise ValueError(f"unknown method {method!r}")
 
     def pull(self, body: bytes):
@@ -131,7 +146,7 @@ class PeerService:
         _check_id(req.object_id, "object_id")
         timeout = PULL_TIMEOUT_S if req.timeout_s < 0 else min(req.timeout_s, PULL_TIMEOUT_S)
         try:
-            value = self._reader_core().get([req.object_id], timeout)[0]
+            value = self._core_holding(req.object_id).get([req.object_id], timeout)[0]
         except exceptions.GetTimeoutError:
             error = rpc.ObjectError(type=rpc.ErrorType.OBJECT_LOST, message=(
                 f"object {req.object_id.hex()} was not made on node {self.address} within "
@@ -147,37 +162,63 @@ class PeerService:
     # -----------------------------------------------------------------------
 
     def _submit(self, req):
-        _check_id(req.job_id, "job_id", allow_any_size=True)
         spec = req.spec
-        if spec.type != rpc.TaskType.NORMAL_TASK:
-            raise ValueError("only normal tasks are sent between nodes")
-        if not spec.function_id:
+        if spec.type != rpc.TaskType.NORMAL_TASK and spec.type != rpc.TaskType.ACTOR_TASK:
+            raise ValueError("only tasks and actor calls are sent between nodes")
+        if spec.type == rpc.TaskType.NORMAL_TASK and not spec.function_id:
             raise ValueError("the task names no function")
-        for kv in req.exports:
-            if not kv.key.startswith("fn:"):
-                raise ValueError(f"an export must be a function (fn:...), got {kv.key!r}")
+        if spec.type == rpc.TaskType.ACTOR_TASK:
+            _check_id(spec.actor_id, "an actor call's actor_id", size=ACTOR_ID_SIZE)
         job = self._job(req)
-        core = job.core
-        for kv in req.exports:
-            core.kv_put(kv.key, kv.value, False)
-        fetched = []
+        error = self._prepare(job, req)
+        if error is not None:
+            return rpc.PeerTaskReply(error=error)
         try:
-            for ref in req.remote_args:
-                _check_id(ref.object_id, "an argument's object_id")
-                try:
-                    self._fetch(job, ref)
-                except Exception as e:  # noqa: BLE001 - the argument's node is gone
-                    return rpc.PeerTaskReply(error=rpc.ObjectError(
-                        type=rpc.ErrorType.OBJECT_LOST,
-                        message=f"argument {ref.object_id.hex()} of {spec.name} could not be "
-                                f"fetched from node {ref.node_address}: {e}"))
-                fetched.append(ref.object_id)
-            ids = core.submit_task(spec, spec.args, list(spec.dependencies), [])
+            ids = job.core.submit_task(spec, spec.args, list(spec.dependencies), [])
         finally:  # the task holds its arguments now (or failed)
-            self._release(job, fetched)
+            self._release(job, [r.object_id for r in req.remote_args])
         with job.lock:
             job.held.update(ids)
         return rpc.PeerTaskReply(return_ids=ids)
+
+    def _create_actor(self, req):
+        spec = req.spec
+        if not spec.has("actor_creation_task_spec") or not spec.function_id:
+            raise ValueError("CreateActor takes an actor's creation task")
+        job = self._job(req)
+        error = self._prepare(job, req)
+        if error is not None:
+            raise RuntimeError(error.message)
+        try:
+            reply = job.core.create_actor(spec, req.get_if_exists)
+        finally:
+            self._release(job, [r.object_id for r in req.remote_args])
+        with job.lock:  # the driver's handle: freed when it drops it
+            job.held.add(_miniray_core.actor_handle_id(reply.actor_id))
+        return reply
+
+    def _prepare(self, job: _PeerJob, req):
+        """Exports the request's functions and fetches its arguments; an
+        ObjectError if an argument cannot be had (nothing is held then)."""
+        for kv in req.exports:
+            if not kv.key.startswith("fn:"):
+                raise ValueError(f"an export must be a function (fn:...), got {kv.key!r}")
+        for ref in req.remote_args:
+            _check_id(ref.object_id, "an argument's object_id")
+        for kv in req.exports:
+            job.core.kv_put(kv.key, kv.value, False)
+        fetched = []
+        for ref in req.remote_args:
+            try:
+                self._fetch(job, ref)
+            except Exception as e:  # noqa: BLE001 - the argument's node is gone
+                self._release(job, fetched)
+                return rpc.ObjectError(
+                    type=rpc.ErrorType.OBJECT_LOST,
+                    message=f"argument {ref.object_id.hex()} of {req.spec.name} could not be "
+                            f"fetched from node {ref.node_address}: {e}")
+            fetched.append(ref.object_id)
+        return None
 
     def _fetch(self, job: _PeerJob, ref) -> None:
         """Makes an argument present here, held by the job's client until
@@ -220,6 +261,9 @@ class PeerService:
                     job.core.remove_local_ref(object_id)
 
     def _job(self, req) -> _PeerJob:
+        if not req.job_id or len(req.job_id) > 64:
+            raise ValueError("a request must name its driver's job (job_id)")
+        _check_id(req.driver_node_id, "driver_node_id", size=NODE_ID_SIZE)
         key = (bytes(req.driver_node_id), bytes(req.job_id))
         with self._lock:
             job = self._jobs.get(key)
@@ -231,6 +275,18 @@ class PeerService:
                 job = self._jobs[key] = _PeerJob(
                     _miniray_core.CoreWorker.connect_driver(self._socket, config))
             return job
+
+    def _core_holding(self, object_id: bytes):
+        """The client to read an object through: the remote job's that made
+        it here, if any (its submit went through that connection, so the
+        node knows the object by the time the read arrives after it),
+        else the daemon's own reader."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            if object_id in job.held:
+                return job.core
+        return self._reader_core()
 
     def _reader_core(self):
         with self._lock:
@@ -270,9 +326,10 @@ class PeerService:
             reader.shutdown()
 
 
-def _check_id(value: bytes, what: str, allow_any_size: bool = False) -> None:
-    if not value or (not allow_any_size and len(value) != ID_SIZE):
-        raise ValueError(f"{what} must be {ID_SIZE} bytes, got {len(value)}")
+def _check_id(value: bytes, what: str, size: int = 0) -> None:
+    size = size or ID_SIZE
+    if len(value) != size:
+        raise ValueError(f"{what} must be {size} bytes, got {len(value)}")
 
 
 # ---------------------------------------------------------------------------
@@ -283,9 +340,10 @@ class _RemoteTask:
     """A task the driver sent to another node: what it takes to send it again."""
 
     __slots__ = ("template", "blob", "deps", "dep_refs", "local_ids", "retries_left", "node",
-                 "remote_ids", "wanted", "remote_args", "deps_remote", "sent")
+                 "remote_ids", "remote_args", "deps_remote", "sent", "actor",
+                 "open")
 
-    def __init__(self, template, blob, deps, dep_refs, local_ids, node):
+    def __init__(self, template, blob, deps, dep_refs, local_ids, node, actor=None):
         self.template = template
         self.blob = blob
         self.deps = deps
@@ -295,22 +353,63 @@ class _RemoteTask:
         self.retries_left = float("inf") if max_retries < 0 else max_retries
         self.node = node
         self.remote_ids: Optional[List[bytes]] = None
-        self.wanted = False  # someone here waits for a return: pull once sent
         self.remote_args: List[Any] = []  # rpc.PeerObjectRef per argument, when sent
         self.deps_remote: List[bytes] = []  # the arguments' ids where they are
         self.sent = threading.Event()  # the node answered (or the task failed)
+        self.actor: Optional["_RemoteActor"] = actor  # an actor call's actor
+        # Returns still in the router's table: while any is, the arguments
+        # are kept (the task may have to run again).
+        self.open = len(local_ids)
+
+
+class _RemoteActor:
+    """An actor this driver uses on another node. Calls go to `node`, to the
+    actor `remote_id` there; when the node dies, an actor this driver made
+    is made again elsewhere while it has restarts (max_restarts), under a
+    new remote id (the driver's handles keep the first one)."""
+
+    __slots__ = ("creation", "strategy", "blob", "deps", "dep_refs", "node", "remote_id",
+                 "restarts_left", "dead", "owned", "lock")
+
+    def __init__(self, node, remote_id: bytes, creation=None, strategy=None, blob=b"",
+                 deps=(), dep_refs=()):
+        self.creation = creation  # its creation TaskSpec (None: another driver's)
+        self.strategy = strategy
+        self.blob, self.deps, self.dep_refs = blob, list(deps), list(dep_refs)
+        self.node = node
+        self.remote_id = remote_id
+        restarts = creation.actor_creation_task_spec.max_actor_restarts if creation else 0
+        self.restarts_left = float("inf") if restarts < 0 else restarts
+        self.dead: Optional[str] = None  # why, once it is
+        self.owned = creation is not None
+        self.lock = threading.Lock()
+
+
+class _Placement:
+    """What place() reads of an actor's creation: its spec and strategy."""
+
+    __slots__ = ("spec", "strategy", "generator")
+
+    def __init__(self, spec, strategy):
+        self.spec, self.strategy, self.generator = spec, strategy, 0
 
 
 class _RemoteObject:
-    """A return of a remote task, by its id in this node's table."""
+    """A return of a remote task, by its id in this node's table. The node
+    that made it keeps it until the driver has it here (pulled) or dropped
+    it (released), and no task that takes it may still need it there
+    (holders): then the router frees it there (_settle)."""
 
-    __slots__ = ("task", "index", "pulling", "released")
+    __slots__ = ("task", "index", "pulling", "pulled", "released", "holders", "wanted")
 
     def __init__(self, task: _RemoteTask, index: int):
         self.task = task
         self.index = index
         self.pulling = False
-        self.released = False  # the driver dropped it: free the remote copy after any pull
+        self.pulled = False
+        self.released = False
+        self.holders = 0  # unfinished remote tasks (and actors) that take it
+        self.wanted = False  # something here needs it (get, wait, a local task)
 
 
 class ClusterRouter:
@@ -335,7 +434,8 @@ class ClusterRouter:
         self._objects: Dict[bytes, _RemoteObject] = {}
         self._exported: Dict[str, set] = {}  # node address -> function ids sent there
         self.function_blobs: Dict[bytes, bytes] = {}
-        self._fits: Dict[int, bool] = {}
+        self._fits: Dict[tuple, bool] = {}
+        self.actors: Dict[bytes, _RemoteActor] = {}  # by the id its handles know
         self._job_id = bytes.fromhex(w.core.job_id)
         self._closed = False
 
@@ -360,13 +460,16 @@ class ClusterRouter:
         if strategy is not None and strategy != "DEFAULT":
             from miniray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
             return not isinstance(strategy, PlacementGroupSchedulingStrategy)
-        fits = self._fits.get(id(template))
+        return not self._fits_here(template.spec)
+
+    def _fits_here(self, spec) -> bool:
+        """Whether this node has the resources of `spec` at all (cached)."""
+        demand = tuple(sorted(dict(spec.required_resources).items()))
+        fits = self._fits.get(demand)
         if fits is None:
             total = dict(self._w.core.resources().total)
-            demand = dict(template.spec.required_resources)
-            fits = self._fits[id(template)] = all(total.get(k, 0.0) >= v
-                                                  for k, v in demand.items())
-        return not fits
+            fits = self._fits[demand] = all(total.get(k, 0.0) >= v for k, v in demand)
+        return fits
 
     def place(self, template, exclude=()) -> Any:
         """The node a call runs on: a GcsNodeInfo, or None for this node."""
@@ -391,13 +494,16 @@ class ClusterRouter:
         return self._least_loaded(template, nodes)
 
     def _least_loaded(self, template, nodes):
-        """A node whose total fits the task (this one first), the one with
-        the most of the task's resources free; None (here) if none fits."""
+        """This node if it has the task's resources; else the node that has
+        them with the most of them free; None (here: the task pends with
+        the infeasible warning) if no node has them."""
         demand = dict(template.spec.required_resources)
+        here_ok = any(n.node_id == self._local_id for n in nodes)
+        if here_ok and self._fits_here(template.spec):
+            return None
         fit = [n for n in nodes
                if all(n.resources_total.get(k, 0.0) >= v for k, v in demand.items())]
-        if not fit or any(n.node_id == self._local_id for n in fit) and \
-                self._fits.get(id(template), True):
+        if not fit:
             return None
         best = max(fit, key=lambda n: sum(n.resources_available.get(k, 0.0) for k in demand))
         return None if best.node_id == self._local_id else best
@@ -421,6 +527,7 @@ class ClusterRouter:
         with self._lock:
             for index, i in enumerate(local_ids):
                 self._objects[i] = _RemoteObject(task, index)
+            self._hold(deps)
         self._send(task)
         refs = [RemoteObjectRef(i, core) for i in local_ids]
         if template.num_returns == 1:
@@ -452,30 +559,31 @@ class ClusterRouter:
     def _sender(self, address: str, q: queue.Queue) -> None:
         """Sends the tasks and frees for one node, in order."""
         client = self._client(address)
+        after = None  # an item taken while gathering frees: it goes next
         while True:
-            kind, item = q.get()
+            kind, item = after if after is not None else q.get()
+            after = None
             if kind == "stop":
                 return
-            if kind == "free":
-                frees = [item]
-                while True:  # one call for every free queued meanwhile
-                    try:
-                        kind2, item2 = q.get_nowait()
-                    except queue.Empty:
-                        break
-                    if kind2 == "free":
-                        frees.append(item2)
-                    else:
-                        q.put((kind2, item2))
-                        break
-                body = rpc.FreeObjectsRequest(job_id=self._job_id, driver_node_id=self._local_id,
-                                              object_ids=frees).serialize()
-                try:
-                    client.call("FreeObjects", body, 30.0)
-                except Exception:  # noqa: BLE001 - the node is gone, and its objects
-                    pass
+            if kind == "task":
+                self._send_task(client, item)
                 continue
-            self._send_task(client, item)
+            frees = [item]  # one call for every free queued meanwhile
+            while after is None:
+                try:
+                    nxt = q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt[0] == "free":
+                    frees.append(nxt[1])
+                else:
+                    after = nxt
+            body = rpc.FreeObjectsRequest(job_id=self._job_id, driver_node_id=self._local_id,
+                                          object_ids=frees).serialize()
+            try:
+                client.call("FreeObjects", body, 30.0)
+            except Exception:  # noqa: BLE001 - the node is gone, and its objects
+                pass
 
     def _request(self, task: _RemoteTask, address: str):
         w = self._w
@@ -484,9 +592,11 @@ class ClusterRouter:
                                   job=w.job_config, spec=spec)
         req.spec.args = task.blob
         req.spec.dependencies = task.deps_remote
+        if task.actor is not None:
+            req.spec.actor_id = task.actor.remote_id  # its current incarnation
         sent = self._exported.setdefault(address, set())
         function_id = bytes(spec.function_id)
-        if function_id not in sent:
+        if function_id and function_id not in sent:
             req.exports = [rpc.KvEntry(key="fn:" + function_id.hex(),
                                        value=self.function_blobs[function_id])]
         req.remote_args = task.remote_args
@@ -510,34 +620,52 @@ class ClusterRouter:
         if reply.has("error"):
             self._fail(task, serialization.error_to_exception(reply.error))
             return
+        frees: List[tuple] = []
         with self._lock:
             task.remote_ids = list(reply.return_ids)
             task.dep_refs = []  # the node holds its arguments now
-            wanted = task.wanted
+            wanted = [i for i in task.local_ids
+                      if i in self._objects and self._objects[i].wanted]
+            for i in task.local_ids:  # dropped before the node took it
+                obj = self._objects.get(i)
+                if obj is not None:
+                    self._settle(obj, frees)
         task.sent.set()
+        self._flush(frees)
         if wanted:
-            self.fetch(task.local_ids)
+            self.fetch(wanted)
 
     def _locate_args(self, task: _RemoteTask) -> None:
-        """Where each argument is: the node that made it, or this one."""
+        task.remote_args, task.deps_remote = self._locate(task.deps)
+
+    def _locate(self, deps: List[bytes]):
+        """Where each argument is (the node that made it, or this one): the
+        rpc.PeerObjectRefs, and the ids they have there."""
         self._alive_nodes()
-        for d in task.deps:  # an argument's own task may still be on its way
+        for d in deps:  # an argument's own task may still be on its way
             with self._lock:
                 obj = self._objects.get(d)
             if obj is not None:
                 obj.task.sent.wait()
         remote_args, deps_remote = [], []
         with self._lock:
-            for d in task.deps:
+            here = [d for d in deps if d not in self._objects]
+        if here:
+            # The node must know this driver's objects (its puts travel on
+            # its own connection) before another node asks it for them: a
+            # round trip on that connection makes sure.
+            self._w.core.wait(here, len(here), 0.0)
+        with self._lock:
+            for d in deps:
                 obj = self._objects.get(d)
-                if obj is not None and obj.task.remote_ids is not None and not obj.pulling:
-                    rid = obj.task.remote_ids[obj.index]
+                if obj is not None and obj.task.remote_ids is not None:
+                    rid = obj.task.remote_ids[obj.index]  # kept there: we hold it
                     address = self._address(obj.task.node)
                 else:  # here (put by this driver, made here, or pulled here)
                     rid, address = d, self._local_address
                 deps_remote.append(rid)
                 remote_args.append(rpc.PeerObjectRef(object_id=rid, node_address=address))
-        task.remote_args, task.deps_remote = remote_args, deps_remote
+        return remote_args, deps_remote
 
     # Objects ----------------------------------------------------------------
 
@@ -547,11 +675,11 @@ class ClusterRouter:
         with self._lock:
             for i in ids:
                 obj = self._objects.get(i)
-                if obj is None or obj.pulling:
+                if obj is None or obj.pulling or obj.pulled:
                     continue
+                obj.wanted = True  # needed here: never freed before it is pulled
                 if obj.task.remote_ids is None:
-                    obj.task.wanted = True  # pulled once the node took the task
-                    continue
+                    continue  # pulled once the node took the task
                 obj.pulling = True
                 start.append(obj)
         for obj in start:
@@ -576,16 +704,20 @@ class ClusterRouter:
                 local_id.hex(), f"Object {local_id.hex()} could not be pulled from node "
                                 f"{address}: {e}"))
         core.remove_local_ref(local_id)  # the placeholder's ObjectRef holds it now
-        with self._lock:
-            self._objects.pop(local_id, None)
-        # The copy here serves every later use: the node's copy can go.
-        self._queue_free(address, task.remote_ids[obj.index])
+        frees: List[tuple] = []
+        with self._lock:  # the copy here serves later uses: the node's can go
+            obj.pulling, obj.pulled = False, True
+            self._settle(obj, frees)
+        self._flush(frees)
 
     def _node_lost(self, task: _RemoteTask, why: str) -> None:
         """The task's node is gone: run it again elsewhere (lineage
         reconstruction) while it has retries, else its returns are lost."""
         with self._lock:
             self._nodes_at = 0.0  # read the node table again
+        if task.actor is not None:
+            self._actor_call_lost(task, why)
+            return
         if task.retries_left > 0:
             task.retries_left -= 1
             try:
@@ -602,9 +734,8 @@ class ClusterRouter:
                 task.sent.clear()
                 for i in task.local_ids:
                     obj = self._objects.get(i)
-                    if obj is not None and obj.pulling:
+                    if obj is not None:
                         obj.pulling = False
-                        task.wanted = True
             self._send(task)
             return
         self._fail(task, exceptions.ObjectLostError(
@@ -613,9 +744,194 @@ class ClusterRouter:
             f"{', '.join(i.hex() for i in task.local_ids)}) were lost: {why}; the task has "
             f"no retries left to make them again (max_retries)"))
 
+    def _actor_call_lost(self, task: _RemoteTask, why: str) -> None:
+        """An actor call whose node died: the actor is made again elsewhere
+        (once per death, if it has restarts), and the call sent to it again
+        if it has retries (max_task_retries); otherwise ActorDiedError."""
+        actor = task.actor
+        with actor.lock:
+            if actor.dead is None and actor.node is task.node:
+                self._restart_actor(actor, why)
+            dead = actor.dead
+        name = task.template.spec.name
+        if dead is not None:
+            self._fail(task, exceptions.ActorDiedError(error_msg=(
+                f"The actor of {name} died: {dead}")))
+        elif task.retries_left > 0:
+            task.retries_left -= 1
+            with self._lock:
+                task.node, task.remote_ids = actor.node, None
+                task.sent.clear()
+                for i in task.local_ids:
+                    obj = self._objects.get(i)
+                    if obj is not None:
+                        obj.pulling = False
+            self._send(task)
+        else:
+            self._fail(task, exceptions.ActorDiedError(error_msg=(
+                f"The actor of {name} was restarted after {why}; the call is not retried "
+                f"(max_task_retries)")))
+
+    def _restart_actor(self, actor: "_RemoteActor", why: str) -> None:
+        """With actor.lock held: makes the actor again on another node."""
+        dead_node = actor.node.node_id
+        if not actor.owned or actor.restarts_left <= 0:
+            actor.dead = f"its node {self._address(actor.node)} died ({why})" + (
+                "" if not actor.owned else "; it has no restarts left (max_restarts)")
+            return
+        actor.restarts_left -= 1
+        try:
+            node = self.place(_Placement(actor.creation, actor.strategy), exclude={dead_node})
+            node = node or self._local_node()
+            reply = self._create_on(node, actor.creation, actor.blob, actor.deps, False)
+        except Exception as e:  # noqa: BLE001 - nowhere to go
+            actor.dead = f"its node died ({why}) and it could not be made again: {e}"
+            return
+        logger.warning("actor %s is restarted on node %s: %s", actor.creation.name,
+                       self._address(node), why)
+        actor.node, actor.remote_id = node, reply.actor_id
+
+    def _local_node(self):
+        with self._lock:
+            self._nodes_at = 0.0
+            for n in self._alive_nodes():
+                if n.node_id == self._local_id:
+                    return n
+        raise exceptions.RaySystemError("this driver's node is not in the node table")
+
+    # Actors -----------------------------------------------------------------
+
+    def create_actor(self, spec, strategy, blob: bytes, deps: List[bytes], keep,
+                     get_if_exists: bool):
+        """Makes an actor on the node it is placed on: its ActorReply, or
+        None when it is to live here."""
+        placement = _Placement(spec, strategy)
+        if not self.wants(placement):
+            return None
+        node = self.place(placement)
+        if node is None:
+            return None
+        core = self._w.core
+        dep_refs = [ObjectRef(d, core, borrowed=True) for d in deps] + list(keep)
+        with self._lock:
+            self._hold(deps)  # for its life: a restart takes them again
+        try:
+            reply = self._create_on(node, spec, blob, deps, get_if_exists)
+        except BaseException:
+            frees: List[tuple] = []
+            with self._lock:
+                self._unhold(deps, frees)
+            self._flush(frees)
+            raise
+        self.actors[reply.actor_id] = _RemoteActor(node, reply.actor_id, spec, strategy, blob,
+                                                   deps, dep_refs)
+        return reply
+
+    def _create_on(self, node, spec, blob: bytes, deps: List[bytes], get_if_exists: bool):
+        address = self._address(node)
+        remote_args, deps_remote = self._locate(deps)
+        req = rpc.PeerTaskRequest(job_id=self._job_id, driver_node_id=self._local_id,
+                                  job=self._w.job_config, spec=spec, remote_args=remote_args,
+                                  get_if_exists=get_if_exists)
+        req.spec.args = blob
+        req.spec.dependencies = deps_remote
+        function_id = bytes(spec.function_id)
+        req.exports = [rpc.KvEntry(key="fn:" + function_id.hex(),
+                                   value=self.function_blobs[function_id])]
+        body = self._client(address).call("CreateActor", req.serialize(), CALL_TIMEOUT_S)
+        self._exported.setdefault(address, set()).add(function_id)
+        return rpc.parse("ActorReply", body)
+
+    def find_actor(self, name: str, namespace: str):
+        """A live named actor on another node: its ActorReply, or None."""
+        try:
+            actors = self._gcs.actors()
+        except Exception:  # noqa: BLE001 - no GCS: nothing to find
+            return None
+        with self._lock:
+            self._nodes_at = 0.0
+            nodes = {n.node_id: n for n in self._alive_nodes()}
+        for a in actors:
+            node = nodes.get(a.node_id)
+            if a.name != name or a.ray_namespace != namespace or a.state == "DEAD" or \
+                    node is None or a.node_id == self._local_id:
+                continue
+            body = rpc.GetActorRequest(name=name, ray_namespace=namespace).serialize()
+            try:
+                reply = rpc.parse("ActorReply", self._client(self._address(node)).call(
+                    "GetActor", body, 30.0))
+            except ValueError:
+                continue  # gone meanwhile
+            if reply.actor_id not in self.actors:
+                self.actors[reply.actor_id] = _RemoteActor(node, reply.actor_id)
+            return reply
+        return None
+
+    def submit_actor_call(self, actor_id: bytes, template, blob: bytes, deps: List[bytes],
+                          keep):
+        """Sends a call to an actor on another node; its ObjectRefs."""
+        actor = self.actors[actor_id]
+        core = self._w.core
+        task_key = _miniray_core.task_id_of(_miniray_core.new_object_id())
+        local_ids = _miniray_core.return_ids(task_key, template.num_returns)
+        for i in local_ids:
+            core.expect_object(i)
+        dep_refs = [ObjectRef(d, core, borrowed=True) for d in deps] + list(keep)
+        task = _RemoteTask(template, blob, deps, dep_refs, local_ids, actor.node, actor)
+        with self._lock:
+            for index, i in enumerate(local_ids):
+                self._objects[i] = _RemoteObject(task, index)
+            self._hold(deps)
+        if actor.dead is not None:
+            self._fail(task, exceptions.ActorDiedError(error_msg=(
+                f"The actor of {template.spec.name} died: {actor.dead}")))
+        else:
+            self._send(task)
+        refs = [RemoteObjectRef(i, core) for i in local_ids]
+        if template.num_returns == 1:
+            return refs[0]
+        return refs if template.num_returns else None
+
+    def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
+        actor = self.actors[actor_id]
+        if no_restart:
+            with actor.lock:
+                actor.dead = "it was killed (miniray.kill)"
+        body = rpc.KillActorRequest(actor_id=actor.remote_id, no_restart=no_restart).serialize()
+        try:
+            self._client(self._address(actor.node)).call("KillActor", body, 30.0)
+        except exceptions.RaySystemError:
+            pass  # its node is gone, and the actor with it
+
+    def actor_released(self, actor_id: bytes) -> None:
+        """The driver dropped its handle to an actor it made elsewhere."""
+        actor = self.actors.pop(actor_id, None)
+        if actor is not None and actor.owned:
+            frees: List[tuple] = []
+            with self._lock:
+                self._unhold(actor.deps, frees)
+            self._flush(frees)
+            self._queue_free_or_send(actor.node,
+                                     _miniray_core.actor_handle_id(actor.remote_id))
+
+    def _queue_free_or_send(self, node, object_id: bytes) -> None:
+        address = self._address(node)
+        with self._lock:
+            known = address in self._senders
+        if known:
+            self._queue_free(address, object_id)
+        elif not self._closed:  # no call went there: no sender thread either
+            body = rpc.FreeObjectsRequest(job_id=self._job_id, driver_node_id=self._local_id,
+                                          object_ids=[object_id]).serialize()
+            try:
+                self._client(address).call("FreeObjects", body, 30.0)
+            except Exception:  # noqa: BLE001 - gone
+                pass
+
     def _resubmit_here(self, task: _RemoteTask) -> None:
         """Runs a lost task on this node; its results fill the placeholders."""
         core = self._w.core
+        self.fetch(task.deps)  # its arguments made elsewhere come here first
         ids = core.submit_task(task.template.spec, task.blob, task.deps, [])
         threading.Thread(target=self._copy_local, args=(task, ids), daemon=True).start()
 
@@ -630,34 +946,76 @@ class ClusterRouter:
             core.remove_local_ref(local_id)
         for i in ids:
             core.remove_local_ref(i)
-        with self._lock:
-            for i in task.local_ids:
-                self._objects.pop(i, None)
+        self._forget(task)
 
     def _fail(self, task: _RemoteTask, exc: BaseException) -> None:
         core = self._w.core
-        with self._lock:
-            for i in task.local_ids:
-                self._objects.pop(i, None)
-            task.dep_refs = []
-        task.sent.set()
+        task.dep_refs = []
         for i in task.local_ids:
             store_error(core, i, exc)
             core.remove_local_ref(i)
+        self._forget(task)
+        task.sent.set()
+
+    def _forget(self, task: _RemoteTask) -> None:
+        """The task's returns are here (values or errors): it leaves the table."""
+        frees: List[tuple] = []
+        with self._lock:
+            for i in task.local_ids:
+                obj = self._objects.get(i)
+                if obj is not None and obj.task is task:
+                    del self._objects[i]
+                    self._return_done(task, frees)
+        self._flush(frees)
+
+    # With self._lock held: the lifecycle of the remote returns' copies.
+
+    def _hold(self, deps: List[bytes]) -> None:
+        for d in deps:
+            obj = self._objects.get(d)
+            if obj is not None:
+                obj.holders += 1
+
+    def _settle(self, obj: _RemoteObject, frees: List[tuple]) -> None:
+        """Frees the node's copy of `obj` once nothing needs it there."""
+        if obj.pulling or obj.task.remote_ids is None or obj.holders > 0:
+            return
+        if not (obj.released or obj.pulled) or (obj.wanted and not obj.pulled):
+            return
+        local_id = obj.task.local_ids[obj.index]
+        if self._objects.get(local_id) is not obj:
+            return
+        del self._objects[local_id]
+        frees.append((self._address(obj.task.node), obj.task.remote_ids[obj.index]))
+        self._return_done(obj.task, frees)
+
+    def _return_done(self, task: _RemoteTask, frees: List[tuple]) -> None:
+        task.open -= 1
+        if task.open == 0:  # no return left to make again: let go of the arguments
+            self._unhold(task.deps, frees)
+
+    def _unhold(self, deps: List[bytes], frees: List[tuple]) -> None:
+        for d in deps:
+            obj = self._objects.get(d)
+            if obj is not None:
+                obj.holders -= 1
+                self._settle(obj, frees)
+
+    def _flush(self, frees: List[tuple]) -> None:
+        for address, remote_id in frees:
+            self._queue_free(address, remote_id)
 
     def released(self, local_id: bytes) -> None:
-        """The driver dropped a remote return: free the node's copy."""
+        """The driver dropped a remote return: free the node's copy (now, or
+        once the pull or the tasks that take it are done)."""
+        frees: List[tuple] = []
         with self._lock:
             obj = self._objects.get(local_id)
             if obj is None:
                 return
             obj.released = True
-            if obj.pulling or obj.task.remote_ids is None:
-                return  # freed when the pull ends / the frees follow the task
-            del self._objects[local_id]
-            address = self._address(obj.task.node)
-            rid = obj.task.remote_ids[obj.index]
-        self._queue_free(address, rid)
+            self._settle(obj, frees)
+        self._flush(frees)
 
     def _queue_free(self, address: str, remote_id: bytes) -> None:
         with self._lock:
@@ -670,13 +1028,33 @@ class ClusterRouter:
         with self._lock:
             self._closed = True
             senders = list(self._senders.items())
+            used = set(self._senders) | set(self._exported)
         body = rpc.FreeObjectsRequest(job_id=self._job_id, driver_node_id=self._local_id,
                                       job_finished=True).serialize()
-        for address, q in senders:
+        for _, q in senders:
             q.put(("stop", None))
+        for address in used:
             try:
                 self._client(address).call("FreeObjects", body, 5.0)
             except Exception:  # noqa: BLE001 - gone already
+                pass
+
+
+class RemoteActorRef:
+    """What keeps an actor made on another node alive: its handle's
+    reference, as ObjectRef(actor_handle_id) is for a local one."""
+
+    __slots__ = ("_actor_id", "__weakref__")
+
+    def __init__(self, actor_id: bytes):
+        self._actor_id = actor_id
+
+    def __del__(self):
+        router = getattr(global_worker, "router", None)
+        if router is not None:
+            try:
+                router.actor_released(self._actor_id)
+            except Exception:  # noqa: BLE001 - interpreter shutdown
                 pass
 
 

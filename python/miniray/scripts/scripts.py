@@ -93,6 +93,9 @@ def start(args) -> int:
             raise ValueError("not a JSON object")
     except ValueError as e:
         return _fail(f"--resources must be a JSON object of resource amounts: {e}")
+    if args.node_timeout_ms < 1000:
+        return _fail(f"--node-timeout-ms must be at least 1000 (nodes report every 500 ms), "
+                     f"got {args.node_timeout_ms}")
     if not 0 <= args.node_manager_port <= 65535:
         return _fail(f"--node-manager-port must be a port number (0-65535), got "
                      f"{args.node_manager_port}")
@@ -130,7 +133,8 @@ def start(args) -> int:
            "--resources", json.dumps(resources),
            "--node-manager-port", str(args.node_manager_port)]
     if args.head:
-        cmd += ["--head", "--port", str(args.port), "--redis-server-path", redis]
+        cmd += ["--head", "--port", str(args.port), "--redis-server-path", redis,
+                "--node-timeout-ms", str(args.node_timeout_ms)]
         if args.include_dashboard:
             cmd += ["--dashboard-host", args.dashboard_host,
                     "--dashboard-port", str(args.dashboard_port)]
@@ -343,6 +347,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="the dashboard's address (default loopback)")
     p.add_argument("--dashboard-port", type=int, default=8265,
                    help="the dashboard's port (default 8265; 0: any free one)")
+    p.add_argument("--node-timeout-ms", type=int, default=10_000,
+                   help="the head declares a node dead after this long without a "
+                        "heartbeat (default 10000; nodes report every 500 ms)")
     _add_node_flags(p)
     p.set_defaults(run=start)
     p = sub.add_parser("stop", help="stop the miniray processes of this machine")
