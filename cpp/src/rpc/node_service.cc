@@ -77,6 +77,10 @@ class NodeServiceServer::Service final : public rpc::NodeService::Service {
                            rpc::PeerCall* reply) override {
     return Unary(ctx, "CreateActor", *req, reply);
   }
+  grpc::Status GetObjects(grpc::ServerContext* ctx, const rpc::PeerCall* req,
+                          rpc::PeerCall* reply) override {
+    return Unary(ctx, "GetObjects", *req, reply);
+  }
   grpc::Status GetActor(grpc::ServerContext* ctx, const rpc::PeerCall* req,
                         rpc::PeerCall* reply) override {
     return Unary(ctx, "GetActor", *req, reply);
@@ -205,6 +209,7 @@ StatusOr<std::string> NodeServiceClient::Call(const std::string& method, const s
       {"FreeObjects", &rpc::NodeService::Stub::FreeObjects},
       {"CreateActor", &rpc::NodeService::Stub::CreateActor},
       {"GetActor", &rpc::NodeService::Stub::GetActor},
+      {"GetObjects", &rpc::NodeService::Stub::GetObjects},
       {"KillActor", &rpc::NodeService::Stub::KillActor},
   };
   auto it = kMethods.find(method);

@@ -36,8 +36,8 @@ class ObjectSource {
 class NodeServiceHandler {
  public:
   virtual ~NodeServiceHandler() = default;
-  // A unary call ("SubmitTask", "FreeObjects", "CreateActor", "GetActor",
-  // "KillActor"):
+  // A unary call ("SubmitTask", "FreeObjects", "GetObjects", "CreateActor",
+  // "GetActor", "KillActor"):
   // the reply's body, or an
   // error (InvalidArgument for a body that is not what the method takes).
   virtual StatusOr<std::string> Call(const std::string& method, const std::string& body) = 0;
@@ -75,7 +75,7 @@ class NodeServiceServer {
 };
 
 // Largest piece of an object in one message (see ObjectChunk).
-constexpr uint64_t kObjectChunkBytes = 1 << 20;
+constexpr uint64_t kObjectChunkBytes = 4 << 20;
 
 class NodeServiceClient {
  public:

@@ -50,6 +50,8 @@ ACTOR_ID_SIZE = 16
 NODE_ID_SIZE = 16
 PULL_TIMEOUT_S = 3600.0  # how long a server waits for an object to be made
 CALL_TIMEOUT_S = 120.0   # a SubmitTask pulls the task's arguments first
+MAX_BATCH = 256  # tasks in one SubmitTask call, objects in one GetObjects call
+INLINE_REPLY_BYTES = serialization.INLINE_LIMIT  # larger: streamed into shared memory
 
 
 def _net():
@@ -122,10 +124,16 @@ class PeerService:
 
     def call(self, method: str, body: bytes) -> bytes:
         if method == "SubmitTask":
-            return self._submit(rpc.parse("PeerTaskRequest", body)).serialize()
+            batch = rpc.parse("PeerTaskBatch", body)
+            if not batch.tasks:
+                raise ValueError("SubmitTask needs at least one task")
+            return rpc.PeerTaskBatchReply(
+                replies=[self._submit(req) for req in batch.tasks]).serialize()
         if method == "FreeObjects":
             self._free(rpc.parse("FreeObjectsRequest", body))
             return b""
+        if method == "GetObjects":
+            return self._get_objects(rpc.parse("PeerGetRequest", body)).serialize()
         if method == "CreateActor":
             return self._create_actor(rpc.parse("PeerTaskRequest", body)).serialize()
         if method == "GetActor":
@@ -155,6 +163,25 @@ class PeerService:
         if isinstance(value, Message):
             return None, value.serialize()
         return value, b""
+
+    def _get_objects(self, req):
+        """Small objects inline, in one answer (a large one: pull it)."""
+        ids = list(req.object_ids)
+        if not ids or len(ids) > MAX_BATCH:
+            raise ValueError(f"GetObjects takes 1 to {MAX_BATCH} object ids, got {len(ids)}")
+        for i in ids:
+            _check_id(i, "object_id")
+        timeout = PULL_TIMEOUT_S if req.timeout_s < 0 else min(req.timeout_s, PULL_TIMEOUT_S)
+        values = self._core_holding(ids[0]).get(ids, timeout)
+        out = []
+        for value in values:
+            if isinstance(value, Message):
+                out.append(rpc.PeerObjectValue(error=value))
+            elif len(memoryview(value)) > INLINE_REPLY_BYTES:
+                out.append(rpc.PeerObjectValue(large=True))
+            else:
+                out.append(rpc.PeerObjectValue(data=bytes(memoryview(value))))
+        return rpc.PeerGetReply(values=out)
 
     def refused(self, peer: str, why: str) -> None:
         logger.warning("NodeService call from %s refused: %s", peer, why)
@@ -566,7 +593,19 @@ class ClusterRouter:
             if kind == "stop":
                 return
             if kind == "task":
-                self._send_task(client, item)
+                # Every task queued meanwhile goes in the same call, up to a
+                # task whose argument is still on its way to a node.
+                batch = [item]
+                while after is None and len(batch) < MAX_BATCH:
+                    try:
+                        nxt = q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt[0] == "task" and not self._waits_for_unsent(nxt[1]):
+                        batch.append(nxt[1])
+                    else:
+                        after = nxt
+                self._send_tasks(client, batch)
                 continue
             frees = [item]  # one call for every free queued meanwhile
             while after is None:
@@ -585,38 +624,58 @@ class ClusterRouter:
             except Exception:  # noqa: BLE001 - the node is gone, and its objects
                 pass
 
-    def _request(self, task: _RemoteTask, address: str):
-        w = self._w
+    def _waits_for_unsent(self, task: _RemoteTask) -> bool:
+        with self._lock:
+            for d in task.deps:
+                obj = self._objects.get(d)
+                if obj is not None and not obj.task.sent.is_set():
+                    return True
+        return False
+
+    def _request(self, task: _RemoteTask, address: str, first: bool, exported: set):
         spec = task.template.spec
-        req = rpc.PeerTaskRequest(job_id=self._job_id, driver_node_id=self._local_id,
-                                  job=w.job_config, spec=spec)
+        req = rpc.PeerTaskRequest(job_id=self._job_id, driver_node_id=self._local_id, spec=spec)
+        if first:
+            req.job = self._w.job_config
         req.spec.args = task.blob
         req.spec.dependencies = task.deps_remote
         if task.actor is not None:
             req.spec.actor_id = task.actor.remote_id  # its current incarnation
-        sent = self._exported.setdefault(address, set())
         function_id = bytes(spec.function_id)
-        if function_id and function_id not in sent:
+        if function_id and function_id not in exported:
             req.exports = [rpc.KvEntry(key="fn:" + function_id.hex(),
                                        value=self.function_blobs[function_id])]
+            exported.add(function_id)
         req.remote_args = task.remote_args
-        return req, function_id, sent
+        return req
 
-    def _send_task(self, client, task: _RemoteTask) -> None:
+    def _send_tasks(self, client, tasks: List[_RemoteTask]) -> None:
         address = client.address
-        self._locate_args(task)
-        req, function_id, sent = self._request(task, address)
+        sent = self._exported.setdefault(address, set())
+        exported = set(sent)
+        reqs = []
+        for i, task in enumerate(tasks):
+            self._locate_args(task)
+            reqs.append(self._request(task, address, i == 0, exported))
+        body = rpc.PeerTaskBatch(tasks=reqs).serialize()
         try:
-            reply = rpc.parse("PeerTaskReply", client.call("SubmitTask", req.serialize(),
-                                                           CALL_TIMEOUT_S))
+            replies = rpc.parse("PeerTaskBatchReply",
+                                client.call("SubmitTask", body, CALL_TIMEOUT_S)).replies
         except exceptions.RaySystemError as e:  # unreachable: the node is gone
-            self._node_lost(task, f"node {address} could not be reached: {e}")
+            for task in tasks:
+                self._node_lost(task, f"node {address} could not be reached: {e}")
             return
         except Exception as e:  # noqa: BLE001 - refused (token), or a bad request
-            self._fail(task, exceptions.RaySystemError(
-                f"node {address} did not take task {task.template.spec.name}: {e}"))
+            for task in tasks:
+                self._fail(task, exceptions.RaySystemError(
+                    f"node {address} did not take task {task.template.spec.name}: {e}"))
             return
-        sent.add(function_id)
+        sent.update(exported)
+        for task, reply in zip(tasks, replies):
+            self._took(task, reply)
+
+    def _took(self, task: _RemoteTask, reply) -> None:
+        """The node answered for `task`: it runs there, or it failed."""
         if reply.has("error"):
             self._fail(task, serialization.error_to_exception(reply.error))
             return
@@ -682,9 +741,45 @@ class ClusterRouter:
                     continue  # pulled once the node took the task
                 obj.pulling = True
                 start.append(obj)
-        for obj in start:
-            threading.Thread(target=self._pull, args=(obj,), daemon=True,
-                             name="miniray-pull").start()
+        groups: Dict[str, List[_RemoteObject]] = {}
+        for obj in start:  # one GetObjects call per node and batch
+            groups.setdefault(self._address(obj.task.node), []).append(obj)
+        for address, objs in groups.items():
+            for i in range(0, len(objs), MAX_BATCH):
+                threading.Thread(target=self._pull_group, args=(address, objs[i:i + MAX_BATCH]),
+                                 daemon=True, name="miniray-pull").start()
+
+    def _pull_group(self, address: str, objs: List[_RemoteObject]) -> None:
+        """Gets small objects of one node in one call; a large one is then
+        streamed on its own (_pull)."""
+        core = self._w.core
+        body = rpc.PeerGetRequest(object_ids=[o.task.remote_ids[o.index] for o in objs],
+                                  timeout_s=PULL_TIMEOUT_S).serialize()
+        try:
+            values = rpc.parse("PeerGetReply",
+                               self._client(address).call("GetObjects", body, -1.0)).values
+        except exceptions.RaySystemError as e:  # the node is gone, and the objects
+            tasks = {}
+            with self._lock:
+                for obj in objs:
+                    obj.pulling = False
+                    tasks[id(obj.task)] = obj.task
+            for task in tasks.values():
+                self._node_lost(task, f"node {address} holding it died ({e})")
+            return
+        except Exception as e:  # noqa: BLE001 - a bad answer: each is pulled alone
+            values = [rpc.PeerObjectValue(large=True) for _ in objs]
+            logger.warning("GetObjects from node %s failed: %s", address, e)
+        for obj, value in zip(objs, values):
+            if value.large:
+                self._pull(obj)
+                continue
+            local_id = obj.task.local_ids[obj.index]
+            if value.has("error"):
+                store_error(core, local_id, serialization.error_to_exception(value.error))
+            else:
+                core.put_inline(local_id, value.data, [])
+            self._pulled(obj)
 
     def _pull(self, obj: _RemoteObject) -> None:
         task = obj.task
@@ -703,7 +798,11 @@ class ClusterRouter:
             store_error(core, local_id, exceptions.ObjectLostError(
                 local_id.hex(), f"Object {local_id.hex()} could not be pulled from node "
                                 f"{address}: {e}"))
-        core.remove_local_ref(local_id)  # the placeholder's ObjectRef holds it now
+        self._pulled(obj)
+
+    def _pulled(self, obj: _RemoteObject) -> None:
+        """`obj` is here now (a value or an error)."""
+        self._w.core.remove_local_ref(obj.task.local_ids[obj.index])  # its ObjectRef holds it
         frees: List[tuple] = []
         with self._lock:  # the copy here serves later uses: the node's can go
             obj.pulling, obj.pulled = False, True
