@@ -303,8 +303,8 @@ class ActorHandle(Generic[T]):
 
     @classmethod
     def _remote_owned(cls, actor_id: bytes, metadata) -> "ActorHandle":
-        """The handle of an actor on another node (node_network.py)."""
-        from miniray._private.node_network import RemoteActorRef
+        """The handle of an actor on another node (cluster_router.py)."""
+        from miniray._private.cluster_router import RemoteActorRef
         return cls(actor_id, metadata, RemoteActorRef(actor_id))
 
     def __getattr__(self, name: str) -> ActorMethod:

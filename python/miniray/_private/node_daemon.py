@@ -157,7 +157,7 @@ def main(argv=None):
     ))
     start_ms = int(time.time() * 1000)
     # NodeService: the other nodes' drivers run tasks here and pull objects.
-    from miniray._private.node_network import PeerService
+    from miniray._private.peer_service import PeerService
     try:
         peers = PeerService(node.socket_name, ip, args.node_manager_port, token,
                             os.path.join(session, "logs"))

@@ -325,7 +325,7 @@ def _attach(w: Worker, address: str, temp_dir: Optional[str], env: List[str],
     w.cluster = ClusterInfo(gcs, gcs_address, node.session_dir)
     w.session_dir = node.session_dir
     w.job_config = job
-    from miniray._private.node_network import ClusterRouter
+    from miniray._private.cluster_router import ClusterRouter
     w.router = ClusterRouter(w, cluster.connect_gcs(gcs_address, temp_dir),
                              cluster.token_for(gcs_address, temp_dir))
 

@@ -26,7 +26,7 @@ class Worker:
         self.core = None  # _miniray_core.CoreWorker
         self.node = None  # _miniray_core.NodeRuntime (a driver's embedded node)
         self.cluster = None  # worker.ClusterInfo (a driver attached to a cluster)
-        # node_network.ClusterRouter: an attached driver's tasks on other nodes
+        # cluster_router.ClusterRouter: an attached driver's tasks on other nodes
         self.router: Any = None
         self.job_config: Any = None  # an attached driver's rpc.JobConfig
         self.session_dir: Optional[str] = None  # a driver's session directory

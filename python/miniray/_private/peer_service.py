@@ -1,0 +1,272 @@
+"""NodeService's handler in a node daemon (Ray: the raylet's node manager
+and object manager services): other nodes' drivers run tasks and actors
+here, and any node pulls this node's objects. See node_network.py."""
+import logging
+import threading
+from typing import Any, Dict
+
+import _miniray_core
+from _miniray_core import Message, rpc
+
+from miniray import exceptions
+from miniray._private.node_network import (
+    ACTOR_ID_SIZE, MAX_BATCH, NODE_ID_SIZE, PULL_TIMEOUT_S, INLINE_REPLY_BYTES, _check_id, _net,
+    pull_into)
+
+logger = logging.getLogger("miniray.node")
+
+class _PeerJob:
+    """A remote driver's job on this node: a client of this node in its name."""
+
+    def __init__(self, core):
+        self.core = core
+        self.held: set = set()  # returns its client holds for the driver
+        self.args: Dict[bytes, int] = {}  # arguments fetched for tasks being submitted
+        self.lock = threading.Lock()
+
+
+class PeerService:
+    """NodeService's handler in a node daemon (see the module docstring)."""
+
+    def __init__(self, socket_name: str, ip: str, port: int, token: str, logs_dir: str):
+        self._socket = socket_name
+        self._logs_dir = logs_dir
+        self._token = token
+        self._lock = threading.Lock()
+        self._jobs: Dict[tuple, _PeerJob] = {}
+        self._reader = None  # a client of this node that reads objects for pulls
+        self._clients: Dict[str, Any] = {}
+        self.server = _net().NodeServiceServer(ip, port, token, self)
+        self.address = f"{ip}:{self.server.port}"
+
+    # Called by _miniray_net on gRPC's threads ------------------------------
+
+    def call(self, method: str, body: bytes) -> bytes:
+        if method == "SubmitTask":
+            batch = rpc.parse("PeerTaskBatch", body)
+            if not batch.tasks:
+                raise ValueError("SubmitTask needs at least one task")
+            return rpc.PeerTaskBatchReply(
+                replies=[self._submit(req) for req in batch.tasks]).serialize()
+        if method == "FreeObjects":
+            self._free(rpc.parse("FreeObjectsRequest", body))
+            return b""
+        if method == "GetObjects":
+            return self._get_objects(rpc.parse("PeerGetRequest", body)).serialize()
+        if method == "CreateActor":
+            return self._create_actor(rpc.parse("PeerTaskRequest", body)).serialize()
+        if method == "GetActor":
+            req = rpc.parse("GetActorRequest", body)
+            try:
+                return self._reader_core().get_actor(req.name, req.ray_namespace).serialize()
+            except KeyError as e:
+                raise ValueError(e.args[0]) from None
+        if method == "KillActor":
+            req = rpc.parse("KillActorRequest", body)
+            _check_id(req.actor_id, "actor_id", size=ACTOR_ID_SIZE)
+            self._reader_core().kill_actor(req.actor_id, req.no_restart)
+            return b""
+        raise ValueError(f"unknown method {method!r}")
+
+    def pull(self, body: bytes):
+        req = rpc.parse("PullObjectRequest", body)
+        _check_id(req.object_id, "object_id")
+        timeout = PULL_TIMEOUT_S if req.timeout_s < 0 else min(req.timeout_s, PULL_TIMEOUT_S)
+        try:
+            value = self._core_holding(req.object_id).get([req.object_id], timeout)[0]
+        except exceptions.GetTimeoutError:
+            error = rpc.ObjectError(type=rpc.ErrorType.OBJECT_LOST, message=(
+                f"object {req.object_id.hex()} was not made on node {self.address} within "
+                f"{timeout} s"))
+            return None, error.serialize()
+        if isinstance(value, Message):
+            return None, value.serialize()
+        return value, b""
+
+    def _get_objects(self, req):
+        """Small objects inline, in one answer (a large one: pull it)."""
+        ids = list(req.object_ids)
+        if not ids or len(ids) > MAX_BATCH:
+            raise ValueError(f"GetObjects takes 1 to {MAX_BATCH} object ids, got {len(ids)}")
+        for i in ids:
+            _check_id(i, "object_id")
+        timeout = PULL_TIMEOUT_S if req.timeout_s < 0 else min(req.timeout_s, PULL_TIMEOUT_S)
+        values = self._core_holding(ids[0]).get(ids, timeout)
+        out = []
+        for value in values:
+            if isinstance(value, Message):
+                out.append(rpc.PeerObjectValue(error=value))
+            elif len(memoryview(value)) > INLINE_REPLY_BYTES:
+                out.append(rpc.PeerObjectValue(large=True))
+            else:
+                out.append(rpc.PeerObjectValue(data=bytes(memoryview(value))))
+        return rpc.PeerGetReply(values=out)
+
+    def refused(self, peer: str, why: str) -> None:
+        logger.warning("NodeService call from %s refused: %s", peer, why)
+
+    # -----------------------------------------------------------------------
+
+    def _submit(self, req):
+        spec = req.spec
+        if spec.type != rpc.TaskType.NORMAL_TASK and spec.type != rpc.TaskType.ACTOR_TASK:
+            raise ValueError("only tasks and actor calls are sent between nodes")
+        if spec.type == rpc.TaskType.NORMAL_TASK and not spec.function_id:
+            raise ValueError("the task names no function")
+        if spec.type == rpc.TaskType.ACTOR_TASK:
+            _check_id(spec.actor_id, "an actor call's actor_id", size=ACTOR_ID_SIZE)
+        job = self._job(req)
+        error = self._prepare(job, req)
+        if error is not None:
+            return rpc.PeerTaskReply(error=error)
+        try:
+            ids = job.core.submit_task(spec, spec.args, list(spec.dependencies), [])
+        finally:  # the task holds its arguments now (or failed)
+            self._release(job, [r.object_id for r in req.remote_args])
+        with job.lock:
+            job.held.update(ids)
+        return rpc.PeerTaskReply(return_ids=ids)
+
+    def _create_actor(self, req):
+        spec = req.spec
+        if not spec.has("actor_creation_task_spec") or not spec.function_id:
+            raise ValueError("CreateActor takes an actor's creation task")
+        job = self._job(req)
+        error = self._prepare(job, req)
+        if error is not None:
+            raise RuntimeError(error.message)
+        try:
+            reply = job.core.create_actor(spec, req.get_if_exists)
+        finally:
+            self._release(job, [r.object_id for r in req.remote_args])
+        with job.lock:  # the driver's handle: freed when it drops it
+            job.held.add(_miniray_core.actor_handle_id(reply.actor_id))
+        return reply
+
+    def _prepare(self, job: _PeerJob, req):
+        """Exports the request's functions and fetches its arguments; an
+        ObjectError if an argument cannot be had (nothing is held then)."""
+        for kv in req.exports:
+            if not kv.key.startswith("fn:"):
+                raise ValueError(f"an export must be a function (fn:...), got {kv.key!r}")
+        for ref in req.remote_args:
+            _check_id(ref.object_id, "an argument's object_id")
+        for kv in req.exports:
+            job.core.kv_put(kv.key, kv.value, False)
+        fetched = []
+        for ref in req.remote_args:
+            try:
+                self._fetch(job, ref)
+            except Exception as e:  # noqa: BLE001 - the argument's node is gone
+                self._release(job, fetched)
+                return rpc.ObjectError(
+                    type=rpc.ErrorType.OBJECT_LOST,
+                    message=f"argument {ref.object_id.hex()} of {req.spec.name} could not be "
+                            f"fetched from node {ref.node_address}: {e}")
+            fetched.append(ref.object_id)
+        return None
+
+    def _fetch(self, job: _PeerJob, ref) -> None:
+        """Makes an argument present here, held by the job's client until
+        _release: a task submitted meanwhile holds it on its own."""
+        object_id = ref.object_id
+        with job.lock:  # one pull per object; the job's other tasks wait for it
+            if job.args.get(object_id, 0) == 0 and object_id not in job.held:
+                if ref.node_address != self.address:
+                    pull_into(job.core, self._client(ref.node_address), object_id, object_id,
+                              PULL_TIMEOUT_S)
+                else:  # made here (by another job's task, or put by a driver here)
+                    job.core.add_borrowed_ref(object_id)
+            elif object_id in job.held:
+                return
+            job.args[object_id] = job.args.get(object_id, 0) + 1
+
+    def _release(self, job: _PeerJob, object_ids) -> None:
+        with job.lock:
+            for object_id in object_ids:
+                if object_id in job.held:
+                    continue
+                job.args[object_id] -= 1
+                if job.args[object_id] == 0:
+                    del job.args[object_id]
+                    job.core.remove_local_ref(object_id)
+
+    def _free(self, req) -> None:
+        key = (bytes(req.driver_node_id), bytes(req.job_id))
+        with self._lock:
+            job = self._jobs.pop(key, None) if req.job_finished else self._jobs.get(key)
+        if job is None:
+            return
+        if req.job_finished:
+            job.core.shutdown()  # the node ends the job: its objects, tasks, workers
+            return
+        with job.lock:
+            for object_id in req.object_ids:
+                if object_id in job.held:
+                    job.held.discard(object_id)
+                    job.core.remove_local_ref(object_id)
+
+    def _job(self, req) -> _PeerJob:
+        if not req.job_id or len(req.job_id) > 64:
+            raise ValueError("a request must name its driver's job (job_id)")
+        _check_id(req.driver_node_id, "driver_node_id", size=NODE_ID_SIZE)
+        key = (bytes(req.driver_node_id), bytes(req.job_id))
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is None or not job.core.connected:
+                env = [e for e in req.job.worker_env if not e.startswith("MINIRAY_LOG_DIR=")]
+                env.append(f"MINIRAY_LOG_DIR={self._logs_dir}")
+                config = rpc.JobConfig(worker_env=env, ray_namespace=req.job.ray_namespace,
+                                       entrypoint=req.job.entrypoint)
+                job = self._jobs[key] = _PeerJob(
+                    _miniray_core.CoreWorker.connect_driver(self._socket, config))
+            return job
+
+    def _core_holding(self, object_id: bytes):
+        """The client to read an object through: the remote job's that made
+        it here, if any (its submit went through that connection, so the
+        node knows the object by the time the read arrives after it),
+        else the daemon's own reader."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            if object_id in job.held:
+                return job.core
+        return self._reader_core()
+
+    def _reader_core(self):
+        with self._lock:
+            if self._reader is None or not self._reader.connected:
+                self._reader = _miniray_core.CoreWorker.connect_driver(
+                    self._socket, rpc.JobConfig(entrypoint="node daemon (object pulls)"))
+            return self._reader
+
+    def _client(self, address: str):
+        with self._lock:
+            client = self._clients.get(address)
+            if client is None:
+                client = self._clients[address] = _net().NodeServiceClient(address, self._token)
+            return client
+
+    def has_jobs(self) -> bool:
+        with self._lock:
+            return bool(self._jobs)
+
+    def end_jobs_of_dead_drivers(self, jobs) -> None:
+        """Ends the jobs here whose driver the GCS lists as gone (a driver
+        killed before it could say so)."""
+        dead = {(bytes(j.node_id), bytes(j.job_id)) for j in jobs if j.is_dead}
+        with self._lock:
+            gone = [self._jobs.pop(k) for k in list(self._jobs) if k in dead]
+        for job in gone:
+            job.core.shutdown()
+
+    def stop(self) -> None:
+        self.server.stop(1.0)
+        with self._lock:
+            jobs, self._jobs = list(self._jobs.values()), {}
+            reader, self._reader = self._reader, None
+        for job in jobs:
+            job.core.shutdown()
+        if reader is not None:
+            reader.shutdown()
