@@ -72,10 +72,10 @@ class _RemoteActor:
 class _Placement:
     """What place() reads of an actor's creation: its spec and strategy."""
 
-    __slots__ = ("spec", "strategy", "generator")
+    __slots__ = ("spec", "strategy", "generator", "route")
 
     def __init__(self, spec, strategy):
-        self.spec, self.strategy, self.generator = spec, strategy, 0
+        self.spec, self.strategy, self.generator, self.route = spec, strategy, 0, None
 
 
 class _RemoteObject:
@@ -137,7 +137,14 @@ class ClusterRouter:
         return self._nodes
 
     def wants(self, template) -> bool:
-        """Whether a call of this template may run elsewhere than here."""
+        """Whether a call of this template may run elsewhere than here
+        (decided once per template: this is on every call's path)."""
+        route = template.route
+        if route is None:
+            route = template.route = self._may_move(template)
+        return route
+
+    def _may_move(self, template) -> bool:
         if template.generator:
             return False
         strategy = template.strategy
@@ -395,6 +402,8 @@ class ClusterRouter:
 
     def fetch(self, ids) -> None:
         """Starts pulling the remote returns among `ids` into this node."""
+        if not self._objects:
+            return  # nothing of this driver's lives elsewhere
         start = []
         with self._lock:
             for i in ids:

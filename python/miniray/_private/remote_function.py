@@ -97,13 +97,14 @@ class SpecTemplate:
     with one options set; each call adds its arguments (and gets a task id).
     `error`: why such calls can never be scheduled (they fail with it)."""
 
-    __slots__ = ("spec", "num_returns", "error", "generator", "strategy")
+    __slots__ = ("spec", "num_returns", "error", "generator", "strategy", "route")
 
     def __init__(self, spec, error: Optional[BaseException] = None, strategy: Any = None):
         self.spec = spec
         self.num_returns, self.generator = spec.fields("num_returns", "generator")  # once
         self.error = error
         self.strategy = strategy  # the scheduling_strategy option (where it runs)
+        self.route = None  # whether its calls may go to other nodes (cluster_router)
 
 
 def returns_of(w, ids, template: SpecTemplate):
