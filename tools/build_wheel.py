@@ -55,7 +55,7 @@ def main():
     entries[f"{dist_info}/WHEEL"] = (
         "Wheel-Version: 1.0\nGenerator: miniray build_wheel.py\nRoot-Is-Purelib: false\n"
         f"Tag: {args.python_tag}-{args.python_tag}-linux_x86_64\n").encode()
-    entries[f"{dist_info}/top_level.txt"] = b"_miniray_core\nminiray\n"
+    entries[f"{dist_info}/top_level.txt"] = b"_miniray_core\n_miniray_net\nminiray\n"
     scripts = project.get("scripts", {})
     if scripts:
         lines = "".join(f"{name} = {target}\n" for name, target in scripts.items())

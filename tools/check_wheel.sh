@@ -18,6 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 "$tmp/venv/bin/python" - <<'PY'
 import _miniray_core
+import _miniray_net  # gRPC between nodes: its own extension, in the wheel too
 import miniray
 import numpy as np
 
