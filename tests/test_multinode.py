@@ -229,7 +229,7 @@ def test_a_named_actor_on_another_node_is_found_by_another_driver(cluster3):
         import time
         import miniray
         miniray.init(address="auto")
-        deadline = time.time() + 5
+        deadline = time.time() + 15
         while True:
             try:
                 h = miniray.get_actor("shared")
@@ -248,6 +248,44 @@ def test_a_named_actor_on_another_node_is_found_by_another_driver(cluster3):
     assert miniray.get(c.incr.remote()) == 7
     with pytest.raises(TypeError, match="another node"):
         node_of.remote(c)  # its handle cannot travel yet
+
+
+def test_a_killed_driver_s_work_on_other_nodes_ends(cluster3):
+    """kill -9 of a driver: its node marks its job dead in the GCS, and the
+    other nodes end what they ran for it (tasks, workers)."""
+    import subprocess
+    import sys
+    import textwrap
+    from conftest import ENV
+    node2 = cluster3["ids"][IPS[1]]
+    assert wait_for(lambda: _row(IPS[1]).num_pending_tasks == 0, timeout=10)
+    code = textwrap.dedent(f"""
+        import time
+        import miniray
+        from miniray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        miniray.init(address="auto")
+
+        @miniray.remote
+        def sleepy():
+            time.sleep(120)
+
+        on2 = NodeAffinitySchedulingStrategy("{node2}", soft=False)
+        refs = [sleepy.options(scheduling_strategy=on2).remote() for _ in range(2)]
+        miniray.wait(refs, timeout=0.5)  # sent (and fetched, were they done)
+        print("submitted", flush=True)
+        time.sleep(120)
+    """)
+    env = dict(ENV, MINIRAY_TEMP_DIR=cluster3["temp_dir"])
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "submitted"
+        assert wait_for(lambda: _row(IPS[1]).num_pending_tasks == 2, timeout=15)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert wait_for(lambda: _row(IPS[1]).num_pending_tasks == 0, timeout=15), \
+        _row(IPS[1]).num_pending_tasks
 
 
 @miniray.remote
