@@ -36,6 +36,7 @@ class PeerService:
         self._jobs: Dict[tuple, _PeerJob] = {}
         self._reader = None  # a client of this node that reads objects for pulls
         self._clients: Dict[str, Any] = {}
+        self._stopping = False
         self.server = _net().NodeServiceServer(ip, port, token, self)
         self.address = f"{ip}:{self.server.port}"
 
@@ -212,6 +213,8 @@ class PeerService:
         _check_id(req.driver_node_id, "driver_node_id", size=NODE_ID_SIZE)
         key = (bytes(req.driver_node_id), bytes(req.job_id))
         with self._lock:
+            if self._stopping:
+                raise exceptions.RaySystemError("this node is stopping")
             job = self._jobs.get(key)
             if job is None or not job.core.connected:
                 env = [e for e in req.job.worker_env if not e.startswith("MINIRAY_LOG_DIR=")]
@@ -236,6 +239,8 @@ class PeerService:
 
     def _reader_core(self):
         with self._lock:
+            if self._stopping:
+                raise exceptions.RaySystemError("this node is stopping")
             if self._reader is None or not self._reader.connected:
                 self._reader = _miniray_core.CoreWorker.connect_driver(
                     self._socket, rpc.JobConfig(entrypoint="node daemon (object pulls)"))
@@ -262,11 +267,14 @@ class PeerService:
             job.core.shutdown()
 
     def stop(self) -> None:
-        self.server.stop(1.0)
+        # The clients first: a call waiting in one of them for an object
+        # (a pull) then returns, and the server can finish its calls.
         with self._lock:
+            self._stopping = True
             jobs, self._jobs = list(self._jobs.values()), {}
             reader, self._reader = self._reader, None
         for job in jobs:
             job.core.shutdown()
         if reader is not None:
             reader.shutdown()
+        self.server.stop(1.0)
