@@ -300,13 +300,15 @@ def test_a_node_killed_during_a_job_its_tasks_finish_elsewhere(cluster3):
     the GCS marks the node dead."""
     ids = cluster3["ids"]
     node3 = ids[IPS[2]]
-    retried = [slow_node_of.options(scheduling_strategy=on(node3, soft=True)).remote(1.5)
+    # Node 3 has one CPU: the tasks queue there (3 s each); the actor takes
+    # no CPU, so it runs beside them.
+    retried = [slow_node_of.options(scheduling_strategy=on(node3, soft=True)).remote(3)
                for _ in range(2)]
     lost = slow_node_of.options(scheduling_strategy=on(node3, soft=True),
-                                max_retries=0).remote(1.5)
-    actor = Counter.options(scheduling_strategy=on(node3, soft=True)).remote(100)
-    assert miniray.get(actor.incr.remote()) == 101
+                                max_retries=0).remote(3)
     assert wait_for(lambda: _row(IPS[2]).num_pending_tasks >= 3, timeout=15)
+    actor = Counter.options(scheduling_strategy=on(node3, soft=True), num_cpus=0).remote(100)
+    assert miniray.get(actor.incr.remote()) == 101
     info_path = glob.glob(os.path.join(cluster3["temp_dir"], "session_*",
                                        f"node_{IPS[2]}.json"))[0]
     with open(info_path) as f:

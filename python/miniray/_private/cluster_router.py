@@ -13,7 +13,7 @@ from _miniray_core import Message, rpc
 from miniray import exceptions
 from miniray._private import serialization
 from miniray._private.node_network import (
-    CALL_TIMEOUT_S, MAX_BATCH, PULL_TIMEOUT_S, _net, pull_into, store_error)
+    CALL_TIMEOUT_S, MAX_BATCH, PULL_TIMEOUT_S, _net, pull_into, store_bytes, store_error)
 from miniray._private.object_ref import ObjectRef
 from miniray._private.worker_state import global_worker
 
@@ -24,21 +24,19 @@ class _RemoteTask:
     """A task the driver sent to another node: what it takes to send it again."""
 
     __slots__ = ("template", "blob", "deps", "dep_refs", "local_ids", "retries_left", "node",
-                 "remote_ids", "remote_args", "deps_remote", "sent", "actor",
-                 "open")
+                 "remote_ids", "sent", "actor", "open")
 
     def __init__(self, template, blob, deps, dep_refs, local_ids, node, actor=None):
         self.template = template
         self.blob = blob
         self.deps = deps
-        self.dep_refs = dep_refs  # the arguments, held until the node has them
+        # The arguments, held while a return may have to be made again.
+        self.dep_refs = dep_refs
         self.local_ids = local_ids
         max_retries = template.spec.max_retries
         self.retries_left = float("inf") if max_retries < 0 else max_retries
         self.node = node
         self.remote_ids: Optional[List[bytes]] = None
-        self.remote_args: List[Any] = []  # rpc.PeerObjectRef per argument, when sent
-        self.deps_remote: List[bytes] = []  # the arguments' ids where they are
         self.sent = threading.Event()  # the node answered (or the task failed)
         self.actor: Optional["_RemoteActor"] = actor  # an actor call's actor
         # Returns still in the router's table: while any is, the arguments
@@ -114,7 +112,6 @@ class ClusterRouter:
         self._spread = 0
         self._clients: Dict[str, Any] = {}
         self._senders: Dict[str, queue.Queue] = {}
-        self._threads: List[threading.Thread] = []
         self._objects: Dict[bytes, _RemoteObject] = {}
         self._exported: Dict[str, set] = {}  # node address -> function ids sent there
         self.function_blobs: Dict[bytes, bytes] = {}
@@ -133,7 +130,7 @@ class ClusterRouter:
             self._nodes, self._nodes_at = nodes, now
             for n in nodes:
                 if n.node_id == self._local_id:
-                    self._local_address = f"{n.node_manager_address}:{n.node_manager_port}"
+                    self._local_address = self._address(n)
         return self._nodes
 
     def wants(self, template) -> bool:
@@ -237,16 +234,20 @@ class ClusterRouter:
         return f"{node.node_manager_address}:{node.node_manager_port}"
 
     def _send(self, task: _RemoteTask) -> None:
-        address = self._address(task.node)
+        self._queue(self._address(task.node), ("task", task))
+
+    def _queue(self, address: str, item) -> None:
+        """Queues a task or a free for a node's sender thread (started on
+        first use); nothing once the driver is leaving."""
         with self._lock:
+            if self._closed:
+                return
             q = self._senders.get(address)
             if q is None:
                 q = self._senders[address] = queue.Queue()
-                t = threading.Thread(target=self._sender, args=(address, q), daemon=True,
-                                     name=f"miniray-send-{address}")
-                self._threads.append(t)
-                t.start()
-        q.put(("task", task))
+                threading.Thread(target=self._sender, args=(address, q), daemon=True,
+                                 name=f"miniray-send-{address}").start()
+        q.put(item)
 
     def _client(self, address: str):
         with self._lock:
@@ -256,45 +257,37 @@ class ClusterRouter:
             return client
 
     def _sender(self, address: str, q: queue.Queue) -> None:
-        """Sends the tasks and frees for one node, in order."""
+        """Sends the tasks and frees for one node, in order: every item of
+        the same kind queued meanwhile goes in the same call (tasks up to
+        one whose argument is still on its way to a node)."""
         client = self._client(address)
-        after = None  # an item taken while gathering frees: it goes next
+        after = None  # an item taken while gathering a batch: it goes next
         while True:
             kind, item = after if after is not None else q.get()
-            after = None
             if kind == "stop":
                 return
-            if kind == "task":
-                # Every task queued meanwhile goes in the same call, up to a
-                # task whose argument is still on its way to a node.
-                batch = [item]
-                while after is None and len(batch) < MAX_BATCH:
-                    try:
-                        nxt = q.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt[0] == "task" and not self._waits_for_unsent(nxt[1]):
-                        batch.append(nxt[1])
-                    else:
-                        after = nxt
-                self._send_tasks(client, batch)
-                continue
-            frees = [item]  # one call for every free queued meanwhile
-            while after is None:
+            batch, after = [item], None
+            while len(batch) < MAX_BATCH:
                 try:
                     nxt = q.get_nowait()
                 except queue.Empty:
                     break
-                if nxt[0] == "free":
-                    frees.append(nxt[1])
-                else:
+                if nxt[0] != kind or (kind == "task" and self._waits_for_unsent(nxt[1])):
                     after = nxt
-            body = rpc.FreeObjectsRequest(job_id=self._job_id, driver_node_id=self._local_id,
-                                          object_ids=frees).serialize()
+                    break
+                batch.append(nxt[1])
+            if kind == "task":
+                self._send_tasks(client, batch)
+                continue
             try:
-                client.call("FreeObjects", body, 30.0)
+                client.call("FreeObjects", self._free_body(batch), 30.0)
             except Exception:  # noqa: BLE001 - the node is gone, and its objects
                 pass
+
+    def _free_body(self, object_ids: List[bytes], job_finished: bool = False) -> bytes:
+        return rpc.FreeObjectsRequest(job_id=self._job_id, driver_node_id=self._local_id,
+                                      object_ids=object_ids,
+                                      job_finished=job_finished).serialize()
 
     def _waits_for_unsent(self, task: _RemoteTask) -> bool:
         with self._lock:
@@ -304,21 +297,22 @@ class ClusterRouter:
                     return True
         return False
 
-    def _request(self, task: _RemoteTask, address: str, first: bool, exported: set):
-        spec = task.template.spec
-        req = rpc.PeerTaskRequest(job_id=self._job_id, driver_node_id=self._local_id, spec=spec)
-        if first:
+    def _request(self, spec, blob: bytes, deps: List[bytes], with_job: bool, exported: set):
+        """A PeerTaskRequest: `spec` with this call's arguments (located
+        where they are), the job's config if asked, and the function
+        unless it is in `exported` (the functions that node has)."""
+        remote_args, deps_remote = self._locate(deps)
+        req = rpc.PeerTaskRequest(job_id=self._job_id, driver_node_id=self._local_id, spec=spec,
+                                  remote_args=remote_args)
+        if with_job:
             req.job = self._w.job_config
-        req.spec.args = task.blob
-        req.spec.dependencies = task.deps_remote
-        if task.actor is not None:
-            req.spec.actor_id = task.actor.remote_id  # its current incarnation
+        req.spec.args = blob
+        req.spec.dependencies = deps_remote
         function_id = bytes(spec.function_id)
         if function_id and function_id not in exported:
             req.exports = [rpc.KvEntry(key="fn:" + function_id.hex(),
                                        value=self.function_blobs[function_id])]
             exported.add(function_id)
-        req.remote_args = task.remote_args
         return req
 
     def _send_tasks(self, client, tasks: List[_RemoteTask]) -> None:
@@ -327,8 +321,10 @@ class ClusterRouter:
         exported = set(sent)
         reqs = []
         for i, task in enumerate(tasks):
-            self._locate_args(task)
-            reqs.append(self._request(task, address, i == 0, exported))
+            req = self._request(task.template.spec, task.blob, task.deps, i == 0, exported)
+            if task.actor is not None:
+                req.spec.actor_id = task.actor.remote_id  # its current incarnation
+            reqs.append(req)
         body = rpc.PeerTaskBatch(tasks=reqs).serialize()
         try:
             replies = rpc.parse("PeerTaskBatchReply",
@@ -354,7 +350,6 @@ class ClusterRouter:
         frees: List[tuple] = []
         with self._lock:
             task.remote_ids = list(reply.return_ids)
-            task.dep_refs = []  # the node holds its arguments now
             wanted = [i for i in task.local_ids
                       if i in self._objects and self._objects[i].wanted]
             for i in task.local_ids:  # dropped before the node took it
@@ -365,9 +360,6 @@ class ClusterRouter:
         self._flush(frees)
         if wanted:
             self.fetch(wanted)
-
-    def _locate_args(self, task: _RemoteTask) -> None:
-        task.remote_args, task.deps_remote = self._locate(task.deps)
 
     def _locate(self, deps: List[bytes]):
         """Where each argument is (the node that made it, or this one): the
@@ -452,7 +444,7 @@ class ClusterRouter:
             if value.has("error"):
                 store_error(core, local_id, serialization.error_to_exception(value.error))
             else:
-                core.put_inline(local_id, value.data, [])
+                store_bytes(core, local_id, memoryview(value.data))
             self._pulled(obj)
 
     def _pull(self, obj: _RemoteObject) -> None:
@@ -501,21 +493,26 @@ class ClusterRouter:
             logger.warning("task %s is submitted again: %s", task.template.spec.name, why)
             if node is None:
                 self._resubmit_here(task)
-                return
-            with self._lock:
-                task.node, task.remote_ids = node, None
-                task.sent.clear()
-                for i in task.local_ids:
-                    obj = self._objects.get(i)
-                    if obj is not None:
-                        obj.pulling = False
-            self._send(task)
+            else:
+                self._resend(task, node)
             return
         self._fail(task, exceptions.ObjectLostError(
             task.local_ids[0].hex() if task.local_ids else "",
             f"The returns of task {task.template.spec.name} ("
             f"{', '.join(i.hex() for i in task.local_ids)}) were lost: {why}; the task has "
             f"no retries left to make them again (max_retries)"))
+
+    def _resend(self, task: _RemoteTask, node) -> None:
+        """Sends a task whose node died to `node` (its returns' pulls start
+        again once that node took it, for those still wanted here)."""
+        with self._lock:
+            task.node, task.remote_ids = node, None
+            task.sent.clear()
+            for i in task.local_ids:
+                obj = self._objects.get(i)
+                if obj is not None:
+                    obj.pulling = False
+        self._send(task)
 
     def _actor_call_lost(self, task: _RemoteTask, why: str) -> None:
         """An actor call whose node died: the actor is made again elsewhere
@@ -532,14 +529,7 @@ class ClusterRouter:
                 f"The actor of {name} died: {dead}")))
         elif task.retries_left > 0:
             task.retries_left -= 1
-            with self._lock:
-                task.node, task.remote_ids = actor.node, None
-                task.sent.clear()
-                for i in task.local_ids:
-                    obj = self._objects.get(i)
-                    if obj is not None:
-                        obj.pulling = False
-            self._send(task)
+            self._resend(task, actor.node)
         else:
             self._fail(task, exceptions.ActorDiedError(error_msg=(
                 f"The actor of {name} was restarted after {why}; the call is not retried "
@@ -602,17 +592,11 @@ class ClusterRouter:
 
     def _create_on(self, node, spec, blob: bytes, deps: List[bytes], get_if_exists: bool):
         address = self._address(node)
-        remote_args, deps_remote = self._locate(deps)
-        req = rpc.PeerTaskRequest(job_id=self._job_id, driver_node_id=self._local_id,
-                                  job=self._w.job_config, spec=spec, remote_args=remote_args,
-                                  get_if_exists=get_if_exists)
-        req.spec.args = blob
-        req.spec.dependencies = deps_remote
-        function_id = bytes(spec.function_id)
-        req.exports = [rpc.KvEntry(key="fn:" + function_id.hex(),
-                                   value=self.function_blobs[function_id])]
+        exported: set = set()  # the class goes with its creation, always
+        req = self._request(spec, blob, deps, True, exported)
+        req.get_if_exists = get_if_exists
         body = self._client(address).call("CreateActor", req.serialize(), CALL_TIMEOUT_S)
-        self._exported.setdefault(address, set()).add(function_id)
+        self._exported.setdefault(address, set()).update(exported)
         return rpc.parse("ActorReply", body)
 
     def find_actor(self, name: str, namespace: str):
@@ -671,22 +655,8 @@ class ClusterRouter:
             with self._lock:
                 self._unhold(actor.deps, frees)
             self._flush(frees)
-            self._queue_free_or_send(actor.node,
-                                     _miniray_core.actor_handle_id(actor.remote_id))
-
-    def _queue_free_or_send(self, node, object_id: bytes) -> None:
-        address = self._address(node)
-        with self._lock:
-            known = address in self._senders
-        if known:
-            self._queue_free(address, object_id)
-        elif not self._closed:  # no call went there: no sender thread either
-            body = rpc.FreeObjectsRequest(job_id=self._job_id, driver_node_id=self._local_id,
-                                          object_ids=[object_id]).serialize()
-            try:
-                self._client(address).call("FreeObjects", body, 30.0)
-            except Exception:  # noqa: BLE001 - gone
-                pass
+            self._queue_free(self._address(actor.node),
+                             _miniray_core.actor_handle_id(actor.remote_id))
 
     def _resubmit_here(self, task: _RemoteTask) -> None:
         """Runs a lost task on this node; its results fill the placeholders."""
@@ -702,7 +672,7 @@ class ClusterRouter:
             if isinstance(value, Message):
                 store_error(core, local_id, serialization.error_to_exception(value))
             else:
-                core.put_inline(local_id, bytes(memoryview(value)), [])
+                store_bytes(core, local_id, memoryview(value))
             core.remove_local_ref(local_id)
         for i in ids:
             core.remove_local_ref(i)
@@ -710,7 +680,6 @@ class ClusterRouter:
 
     def _fail(self, task: _RemoteTask, exc: BaseException) -> None:
         core = self._w.core
-        task.dep_refs = []
         for i in task.local_ids:
             store_error(core, i, exc)
             core.remove_local_ref(i)
@@ -752,6 +721,7 @@ class ClusterRouter:
     def _return_done(self, task: _RemoteTask, frees: List[tuple]) -> None:
         task.open -= 1
         if task.open == 0:  # no return left to make again: let go of the arguments
+            task.dep_refs = []
             self._unhold(task.deps, frees)
 
     def _unhold(self, deps: List[bytes], frees: List[tuple]) -> None:
@@ -778,10 +748,7 @@ class ClusterRouter:
         self._flush(frees)
 
     def _queue_free(self, address: str, remote_id: bytes) -> None:
-        with self._lock:
-            q = self._senders.get(address)
-        if q is not None and not self._closed:
-            q.put(("free", remote_id))
+        self._queue(address, ("free", remote_id))
 
     def shutdown(self) -> None:
         """The driver is leaving: each node it used ends its job there."""
@@ -789,8 +756,7 @@ class ClusterRouter:
             self._closed = True
             senders = list(self._senders.items())
             used = set(self._senders) | set(self._exported)
-        body = rpc.FreeObjectsRequest(job_id=self._job_id, driver_node_id=self._local_id,
-                                      job_finished=True).serialize()
+        body = self._free_body([], job_finished=True)
         for _, q in senders:
             q.put(("stop", None))
         for address in used:

@@ -79,6 +79,18 @@ def pull_into(core, client, object_id: bytes, local_id: bytes, timeout_s: float)
         core.seal(local_id, [])
 
 
+def store_bytes(core, local_id: bytes, data: memoryview) -> None:
+    """Stores a serialized value under `local_id` (one owned reference of
+    `core`): inline when small, else in shared memory."""
+    if len(data) <= serialization.INLINE_LIMIT:
+        core.put_inline(local_id, bytes(data), [])
+        return
+    buf = core.create(local_id, len(data))
+    memoryview(buf)[:] = data
+    del buf
+    core.seal(local_id, [])
+
+
 def store_error(core, local_id: bytes, exc: BaseException) -> None:
     """Stores `exc` as the value of `local_id` (get raises it)."""
     data = serialization.serialize(exc, serialization.TASK_ERROR).to_bytes()
