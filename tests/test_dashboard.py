@@ -148,8 +148,11 @@ def test_metrics_export_task_states_store_and_application_metrics(dashboard):
 
     def scraped():
         samples, types = parse_prometheus(_get(base + "/metrics", token)[1])
+        # Each process writes its metrics every 0.5 s: wait for the
+        # workers' and the driver's (the gauge).
         if samples.get(("rows_processed", frozenset({("stage", "parse")}))) == 60 and \
-                samples.get(("step_seconds_count", frozenset())) == 6:
+                samples.get(("step_seconds_count", frozenset())) == 6 and \
+                ("queue_depth", frozenset()) in samples:
             return samples, types
         return None
 
