@@ -202,6 +202,57 @@ class Counter:
         return miniray.get_runtime_context().get_node_id()
 
 
+def test_placement_groups_reserve_bundles_across_nodes(cluster3):
+    """One CPU per node: a STRICT_SPREAD group of three bundles takes a CPU
+    on every node; calls placed in a bundle run on its node; a group that
+    does not fit waits (and its calls with it) until the first is removed."""
+    from miniray.util.placement_group import (
+        placement_group, placement_group_table, remove_placement_group)
+    from miniray.util.scheduling_strategies import PlacementGroupSchedulingStrategy as In
+    ids = cluster3["ids"]
+    pg = placement_group([{"CPU": 1}] * 3, strategy="STRICT_SPREAD")
+    assert miniray.get(pg.ready(), timeout=30) is True
+    row = placement_group_table(pg)
+    assert row["state"] == "CREATED" and row["strategy"] == "STRICT_SPREAD"
+    where = row["bundles_to_node_id"]
+    assert sorted(where.values()) == sorted(ids.values())
+    for i in range(3):
+        assert miniray.get(node_of.options(scheduling_strategy=In(pg, i)).remote()) == where[i]
+    actor = Counter.options(scheduling_strategy=In(pg, 2), num_cpus=1, max_restarts=0).remote(0)
+    assert miniray.get(actor.node.remote()) == where[2]
+
+    # Every CPU is in the group: a PACK group of two waits, and so does a
+    # call placed in it; a group that can never fit (four bundles, each on
+    # its own node, three nodes) stays pending.
+    second = placement_group([{"CPU": 1}, {"CPU": 1}], strategy="PACK")
+    assert not second.wait(timeout_seconds=1)
+    assert placement_group_table(second)["state"] == "PENDING"
+    waiting = node_of.options(scheduling_strategy=In(second, 1)).remote()
+    never = placement_group([{"CPU": 1}] * 4, strategy="STRICT_SPREAD")
+
+    remove_placement_group(pg)  # its CPUs come back; what ran in it stops
+    assert placement_group_table(pg)["state"] == "REMOVED"
+    with pytest.raises(exceptions.RayActorError):
+        miniray.get(actor.incr.remote(), timeout=30)
+    assert second.wait(timeout_seconds=30)
+    where2 = placement_group_table(second)["bundles_to_node_id"]
+    assert len(set(where2.values())) == 2  # one CPU per node: on two nodes
+    assert miniray.get(waiting, timeout=30) == where2[1]
+    assert not never.wait(timeout_seconds=0.5)
+    assert placement_group_table(never)["state"] == "PENDING"
+
+    late = node_of.options(scheduling_strategy=In(never)).remote()
+    remove_placement_group(never)  # its waiting calls fail
+    with pytest.raises(exceptions.TaskUnschedulableError, match="removed"):
+        miniray.get(late, timeout=30)
+    remove_placement_group(second)
+    with pytest.raises(exceptions.TaskUnschedulableError, match="removed"):
+        miniray.get(node_of.options(scheduling_strategy=In(second)).remote())
+    # Every CPU is back.
+    assert wait_for(lambda: all(_row(ip).resources_available.get("CPU") == 1.0 for ip in IPS),
+                    timeout=15)
+
+
 def test_an_actor_lives_on_another_node_in_order(cluster3):
     ids = cluster3["ids"]
     c = Counter.options(scheduling_strategy=on(ids[IPS[1]])).remote(10)

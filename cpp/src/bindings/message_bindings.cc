@@ -24,6 +24,7 @@
 
 #include "bindings/bindings.h"
 #include "common/socket.h"
+#include "node/message_validator.h"
 #include "protobuf/gcs.pb.h"
 #include "protobuf/node.pb.h"
 
@@ -520,6 +521,18 @@ void RegisterMessages(py::module_& m) {
         return PyMessage{std::move(msg)};
       },
       py::arg("type_name"), py::arg("data"), "Parses serialized bytes as message `type_name`.");
+  rpc.def(
+      "validate",
+      [](const PyMessage& message) {
+        const auto* m = dynamic_cast<const rpc::ClientMessage*>(message.message.get());
+        if (!m) Raise(PyExc_TypeError, "validate takes a ClientMessage");
+        // As the node checks what a registered driver sends it: a node
+        // checks what another node's driver asks of it before it acts.
+        ThrowIfError(ValidateClientMessage(*m, ClientRole{false, true, rpc::DRIVER}));
+      },
+      py::arg("message"),
+      "Raises ValueError if the node would refuse `message` from a driver (the "
+      "node's own checks, message_validator.h).");
   rpc.def(
       "frame",
       [](const PyMessage& message) { return py::bytes(SerializeFrame(*message.message)); },

@@ -1,6 +1,7 @@
 #include "node/message_validator.h"
 
 #include <cmath>
+#include <set>
 #include <string>
 
 #include "common/id.h"
@@ -180,6 +181,17 @@ Status ValidateClientMessage(const rpc::ClientMessage& m, const ClientRole& role
         for (const auto& [name, amount] : b.resources()) {
           if (name.find("_group_") != std::string::npos) {
             return Bad("a bundle asks for a placement group's own resource " + name);
+          }
+        }
+      }
+      if (pg.bundle_indices_size() != 0) {
+        if (pg.bundle_indices_size() != pg.bundles_size()) {
+          return Bad("bundle_indices must give one index per bundle");
+        }
+        std::set<int32_t> seen;
+        for (int32_t index : pg.bundle_indices()) {
+          if (index < 0 || index >= kMaxBundles || !seen.insert(index).second) {
+            return Bad("bundle_indices must be distinct, from 0 to 999");
           }
         }
       }

@@ -123,6 +123,21 @@ TEST(MessageValidatorTest, ShapesMustHold) {
   v->mutable_error()->set_message("forged");
   ExpectRefused(done, kWorker, "only the node makes those");
   ExpectRefused(rpc::ClientMessage(), kDriver, "no body");
+
+  // A part of a group that spans nodes: one distinct index per bundle.
+  rpc::ClientMessage pg;
+  auto* group = pg.mutable_create_placement_group();
+  group->set_placement_group_id(PlacementGroupID::FromRandom().Binary());
+  for (int i = 0; i < 2; ++i) (*group->add_bundles()->mutable_resources())["CPU"] = 1;
+  EXPECT_TRUE(ValidateClientMessage(pg, kDriver).ok());
+  group->add_bundle_indices(4);
+  ExpectRefused(pg, kDriver, "one index per bundle");
+  group->add_bundle_indices(4);
+  ExpectRefused(pg, kDriver, "distinct");
+  group->set_bundle_indices(1, -1);
+  ExpectRefused(pg, kDriver, "distinct");
+  group->set_bundle_indices(1, 0);
+  EXPECT_TRUE(ValidateClientMessage(pg, kDriver).ok());
 }
 
 }  // namespace

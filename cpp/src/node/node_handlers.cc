@@ -767,6 +767,7 @@ void NodeRuntime::CreatePlacementGroupLocked(ClientConnection* conn,
   g.name = m.name();
   g.strategy = static_cast<PlacementStrategy>(m.strategy());
   for (const auto& b : m.bundles()) g.bundles.push_back(ResourceSet::FromMap(b.resources()));
+  g.bundle_indices.assign(m.bundle_indices().begin(), m.bundle_indices().end());
   g.job = conn->job;
   g.detached = m.detached();
   (void)scheduler_.AddPlacementGroup(std::move(g));  // an id in use: nothing happens
@@ -798,6 +799,7 @@ void NodeRuntime::PlacementGroupTableLocked(ClientConnection* conn, uint64_t req
       for (const auto& [k, v] : b.ToMap()) (*bundle->mutable_resources())[k] = v;
     }
     info->set_state(static_cast<rpc::PlacementGroupInfo::State>(g.state));
+    for (int index : g.bundle_indices) info->add_bundle_indices(index);
   }
   conn->Send(std::move(reply));
 }

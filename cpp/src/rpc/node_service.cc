@@ -89,6 +89,14 @@ class NodeServiceServer::Service final : public rpc::NodeService::Service {
                          rpc::PeerCall* reply) override {
     return Unary(ctx, "KillActor", *req, reply);
   }
+  grpc::Status CreatePlacementGroup(grpc::ServerContext* ctx, const rpc::PeerCall* req,
+                                    rpc::PeerCall* reply) override {
+    return Unary(ctx, "CreatePlacementGroup", *req, reply);
+  }
+  grpc::Status RemovePlacementGroup(grpc::ServerContext* ctx, const rpc::PeerCall* req,
+                                    rpc::PeerCall* reply) override {
+    return Unary(ctx, "RemovePlacementGroup", *req, reply);
+  }
   grpc::Status PullObject(grpc::ServerContext* ctx, const rpc::PeerCall* req,
                           grpc::ServerWriter<rpc::ObjectChunk>* writer) override {
     grpc::Status refused = Authorize(ctx);
@@ -211,6 +219,8 @@ StatusOr<std::string> NodeServiceClient::Call(const std::string& method, const s
       {"GetActor", &rpc::NodeService::Stub::GetActor},
       {"GetObjects", &rpc::NodeService::Stub::GetObjects},
       {"KillActor", &rpc::NodeService::Stub::KillActor},
+      {"CreatePlacementGroup", &rpc::NodeService::Stub::CreatePlacementGroup},
+      {"RemovePlacementGroup", &rpc::NodeService::Stub::RemovePlacementGroup},
   };
   auto it = kMethods.find(method);
   if (it == kMethods.end()) {

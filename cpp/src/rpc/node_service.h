@@ -37,7 +37,7 @@ class NodeServiceHandler {
  public:
   virtual ~NodeServiceHandler() = default;
   // A unary call ("SubmitTask", "FreeObjects", "GetObjects", "CreateActor",
-  // "GetActor", "KillActor"):
+  // "GetActor", "KillActor", "CreatePlacementGroup", "RemovePlacementGroup"):
   // the reply's body, or an
   // error (InvalidArgument for a body that is not what the method takes).
   virtual StatusOr<std::string> Call(const std::string& method, const std::string& body) = 0;

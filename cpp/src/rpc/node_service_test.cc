@@ -60,7 +60,8 @@ TEST(NodeServiceTest, UnaryCallsCarryBodiesBothWays) {
   auto r = client.Call("SubmitTask", std::string("a\0b", 3), 5000);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, std::string("SubmitTask:a\0b", 14));
-  for (const char* method : {"FreeObjects", "GetObjects", "CreateActor", "GetActor", "KillActor"}) {
+  for (const char* method : {"FreeObjects", "GetObjects", "CreateActor", "GetActor", "KillActor",
+                             "CreatePlacementGroup", "RemovePlacementGroup"}) {
     auto f = client.Call(method, "x", 5000);
     ASSERT_TRUE(f.ok()) << method;
     EXPECT_EQ(*f, std::string(method) + ":x");

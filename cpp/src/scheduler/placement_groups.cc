@@ -67,10 +67,14 @@ ResourceSet PlacementGroups::GroupResources(const PlacementGroup& group) {
     bundle["bundle"] = kBundleUnits;
     for (const auto& [resource, amount] : bundle) {
       named[Named(resource, group.id_hex, -1)] += amount;
-      named[Named(resource, group.id_hex, static_cast<int>(i))] += amount;
+      named[Named(resource, group.id_hex, IndexOf(group, i))] += amount;
     }
   }
   return ResourceSet::FromMap(named);
+}
+
+int PlacementGroups::IndexOf(const PlacementGroup& group, size_t i) {
+  return i < group.bundle_indices.size() ? group.bundle_indices[i] : static_cast<int>(i);
 }
 
 ResourceSet PlacementGroups::Rewrite(const ResourceSet& demand, const std::string& id_hex,

@@ -271,6 +271,28 @@ TEST(SchedulerTest, APlacementGroupReservesItsBundlesForItsTasks) {
   EXPECT_FALSE(s.RemovePlacementGroup("aa", &holders));
 }
 
+TEST(SchedulerTest, APartOfAGroupThatSpansNodesNamesItsBundlesByTheGroupsIndices) {
+  // This node holds bundles 1 and 3 of a STRICT_SPREAD group of four (its
+  // driver put the others elsewhere): each is feasible here, and a task
+  // for bundle 3 finds CPU_group_3_cc.
+  Scheduler s(Res({{"CPU", 2}}), 8);
+  PlacementGroup part = Group("cc", {{{"CPU", 1}}}, PlacementStrategy::kStrictSpread);
+  part.bundle_indices = {3};
+  ASSERT_TRUE(s.AddPlacementGroup(part));
+  EXPECT_TRUE(s.Schedule().warnings.empty());
+  EXPECT_EQ(s.PlacementGroupTable()[0].state, PlacementGroup::kCreated);
+  EXPECT_EQ(s.total().Get("CPU_group_3_cc"), 1.0);
+  EXPECT_EQ(s.total().Get("CPU_group_0_cc"), 0.0);
+  EXPECT_EQ(s.total().Get("CPU_group_cc"), 1.0);
+  WorkerID w = WorkerID::FromRandom();
+  s.AddWorker(w);
+  Task in_bundle("in_bundle");
+  s.SubmitTask(in_bundle.id, in_bundle.name,
+               PlacementGroups::Rewrite(Res({{"CPU", 1}}), "cc", 3), {});
+  ASSERT_EQ(s.Schedule().dispatches.size(), 1u);
+  EXPECT_EQ(s.available().Get("CPU"), 1.0);  // the other CPU stays free
+}
+
 TEST(SchedulerTest, APlacementGroupWaitsForRoomAndItsTasksWaitWithoutAWarning) {
   Scheduler s(Res({{"CPU", 2}}), 8);
   WorkerID w = WorkerID::FromRandom();

@@ -76,6 +76,67 @@ class _Placement:
         self.spec, self.strategy, self.generator, self.route = spec, strategy, 0, None
 
 
+class _ClusterGroup:
+    """A placement group made by this driver whose bundles may go to
+    several nodes (Ray: the GCS's placement group scheduler). The router
+    places each bundle on a node from the GCS's view of free resources,
+    asks every node for its part, and only once all are reserved (CREATED)
+    sends the calls placed in the group, which wait here until then; if a
+    part cannot be had, every part is given back and the group is placed
+    again: all bundles or none."""
+
+    __slots__ = ("id", "specs", "strategy", "name", "state", "nodes", "waiting", "ready",
+                 "next", "warned")
+
+    def __init__(self, pg_id: bytes, specs, strategy: str, name: str):
+        self.id, self.specs, self.strategy, self.name = pg_id, specs, strategy, name
+        self.state = "PENDING"  # CREATED, REMOVED
+        self.nodes: List[Any] = []  # the node of each bundle, once CREATED
+        self.waiting: List[Any] = []  # calls placed in it before it was created
+        self.ready = threading.Event()  # CREATED or REMOVED
+        self.next = 0  # round robin over its nodes for calls in any bundle
+        self.warned = False
+
+
+def plan_bundles(specs: List[Dict[str, float]], strategy: str, nodes, local_id: bytes):
+    """The node of each bundle, or None if they do not fit now, from what
+    each node has free (`nodes`: GcsNodeInfo rows). PACK puts them on as few
+    nodes as it can (this one first), STRICT_PACK on one, SPREAD across as
+    many as it can, STRICT_SPREAD each on its own node."""
+    order = sorted(nodes, key=lambda n: n.node_id != local_id)  # this node first
+    free = {n.node_id: dict(n.resources_available) for n in order}
+
+    def fits(node, demand):
+        return all(free[node.node_id].get(k, 0.0) >= v - 1e-9 for k, v in demand.items())
+
+    if strategy in ("PACK", "STRICT_PACK"):
+        total: Dict[str, float] = {}
+        for spec in specs:
+            for k, v in spec.items():
+                total[k] = total.get(k, 0.0) + v
+        for node in order:
+            if fits(node, total):
+                return [node] * len(specs)
+        if strategy == "STRICT_PACK":
+            return None
+    plan: List[Any] = []
+    for spec in specs:
+        used = [n.node_id for n in plan]
+        if strategy == "PACK":  # the nodes used already first
+            candidates = sorted(order, key=lambda n: n.node_id not in used)
+        elif strategy == "SPREAD":  # the least used first
+            candidates = sorted(order, key=lambda n: used.count(n.node_id))
+        else:  # STRICT_SPREAD
+            candidates = [n for n in order if n.node_id not in used]
+        node = next((n for n in candidates if fits(n, spec)), None)
+        if node is None:
+            return None
+        for k, v in spec.items():
+            free[node.node_id][k] = free[node.node_id].get(k, 0.0) - v
+        plan.append(node)
+    return plan
+
+
 class _RemoteObject:
     """A return of a remote task, by its id in this node's table. The node
     that made it keeps it until the driver has it here (pulled) or dropped
@@ -119,6 +180,9 @@ class ClusterRouter:
         self.actors: Dict[bytes, _RemoteActor] = {}  # by the id its handles know
         self._job_id = bytes.fromhex(w.core.job_id)
         self._closed = False
+        self._groups: Dict[bytes, _ClusterGroup] = {}  # placement groups across nodes
+        self._groups_changed = threading.Condition(self._lock)
+        self._group_nodes: set = set()  # nodes asked for parts of them
 
     # Placement --------------------------------------------------------------
 
@@ -146,8 +210,7 @@ class ClusterRouter:
             return False
         strategy = template.strategy
         if strategy is not None and strategy != "DEFAULT":
-            from miniray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-            return not isinstance(strategy, PlacementGroupSchedulingStrategy)
+            return not hasattr(strategy, "placement_group") or self._group_of(strategy) is not None
         return not self._fits_here(template.spec)
 
     def _fits_here(self, spec) -> bool:
@@ -165,6 +228,18 @@ class ClusterRouter:
         with self._lock:
             nodes = [n for n in self._alive_nodes() if n.node_id not in exclude]
         strategy = template.strategy
+        group = self._group_of(strategy)
+        if group is not None:
+            if group.state == "REMOVED":
+                raise exceptions.TaskUnschedulableError(
+                    f"The task {template.spec.name} cannot be scheduled: its placement group "
+                    f"was removed")
+            node = self._bundle_node(group, strategy.placement_group_bundle_index)
+            if node.node_id in exclude or all(n.node_id != node.node_id for n in nodes):
+                raise exceptions.TaskUnschedulableError(
+                    f"The task {template.spec.name} cannot be scheduled: its placement group "
+                    f"bundle was on node {self._address(node)}, which died")
+            return None if node.node_id == self._local_id else node
         if isinstance(strategy, NodeAffinitySchedulingStrategy):
             for n in nodes:
                 if n.node_id.hex() == strategy.node_id:
@@ -201,6 +276,15 @@ class ClusterRouter:
     def submit(self, template, blob: bytes, deps: List[bytes], keep) -> Optional[Any]:
         """Sends a call to the node it is placed on; its ObjectRefs, or None
         when it runs here after all."""
+        group = self._group_of(template.strategy)
+        if group is not None and not group.ready.is_set():  # sent once it is reserved
+            task = self._new_task(template, blob, deps, keep, None)
+            with self._lock:
+                if not group.ready.is_set():
+                    group.waiting.append(task)
+                    return self._refs(task)
+            self._send_in_group(task)
+            return self._refs(task)
         node = self.place(template)
         if node is None:
             return None
@@ -562,6 +646,177 @@ class ClusterRouter:
                     return n
         raise exceptions.RaySystemError("this driver's node is not in the node table")
 
+    # Placement groups across nodes -------------------------------------------
+
+    def spans_nodes(self) -> bool:
+        """Whether the cluster has other live nodes (placement groups made
+        now may use them)."""
+        with self._lock:
+            self._nodes_at = 0.0
+            return any(n.node_id != self._local_id for n in self._alive_nodes())
+
+    def _group_of(self, strategy) -> Optional[_ClusterGroup]:
+        """The group across nodes a strategy names, if it is one of ours."""
+        pg = getattr(strategy, "placement_group", None)
+        return None if pg is None else self._groups.get(pg.id.binary())
+
+    def _bundle_node(self, group: _ClusterGroup, index: int):
+        """The node of bundle `index` (-1: each of the group's nodes in turn)."""
+        if index >= 0:
+            return group.nodes[index]
+        with self._lock:
+            distinct = list({n.node_id: n for n in group.nodes}.values())
+            group.next += 1
+            return distinct[group.next % len(distinct)]
+
+    def _send_in_group(self, task: _RemoteTask) -> None:
+        """Sends a call that waited for its group to be reserved (or fails it)."""
+        try:
+            node = self.place(task.template)
+        except exceptions.TaskUnschedulableError as e:
+            self._fail(task, e)
+            return
+        if node is None:
+            self._resubmit_here(task)
+        else:
+            task.node = node
+            self._send(task)
+
+    def create_group(self, pg_id: bytes, specs: List[Dict[str, float]], strategy: str,
+                     name: str) -> None:
+        """A placement group whose bundles may go to several nodes; placed
+        by the router's planner thread (see _ClusterGroup)."""
+        with self._lock:
+            first = not self._groups
+            self._groups[pg_id] = _ClusterGroup(pg_id, specs, strategy, name)
+            self._groups_changed.notify_all()
+        if first:
+            threading.Thread(target=self._plan_groups, daemon=True,
+                             name="miniray-placement-groups").start()
+
+    def _plan_groups(self) -> None:
+        """Places the pending groups, oldest first, until the driver leaves:
+        each try reads the GCS's view of what the nodes have free."""
+        backoff = 0.05
+        while True:
+            with self._lock:
+                pending = [g for g in self._groups.values() if g.state == "PENDING"]
+                if self._closed:
+                    return
+                if not pending:
+                    self._groups_changed.wait()
+                    backoff = 0.05
+                    continue
+            if all(self._try_place(g) for g in pending):
+                backoff = 0.05
+                continue
+            with self._lock:  # a part did not fit: try again once the view moved
+                self._groups_changed.wait(backoff)
+            backoff = min(backoff * 2, 1.0)
+
+    def _try_place(self, group: _ClusterGroup) -> bool:
+        """One try at reserving `group`: whether it is reserved now."""
+        with self._lock:
+            self._nodes_at = 0.0
+            nodes = list(self._alive_nodes())
+        plan = plan_bundles(group.specs, group.strategy, nodes, self._local_id)
+        if plan is None:
+            if not group.warned:
+                group.warned = True
+                logger.warning(
+                    "placement group %s (%s, bundles %s) cannot be placed on the cluster's "
+                    "free resources now; it stays pending", group.id.hex(), group.strategy,
+                    group.specs)
+            return False
+        parts: Dict[str, List[int]] = {}
+        for index, node in enumerate(plan):
+            parts.setdefault(self._address(node), []).append(index)
+        asked = []
+        reserved = True
+        for address, indices in parts.items():
+            asked.append(address)
+            if not self._reserve_part(address, group, indices):
+                reserved = False
+                break
+        with self._lock:
+            if reserved and group.state == "PENDING":
+                group.state, group.nodes = "CREATED", plan
+                waiting, group.waiting = group.waiting, []
+                group.ready.set()
+            else:
+                waiting = None
+        if waiting is None:  # all or none: give back the parts reserved
+            for address in asked:
+                self._release_part(address, group)
+            return group.state != "PENDING"
+        for task in waiting:
+            self._send_in_group(task)
+        return True
+
+    def _group_request(self, group: _ClusterGroup, indices=()):
+        req = rpc.PeerPlacementGroupRequest(job_id=self._job_id, driver_node_id=self._local_id,
+                                            job=self._w.job_config, wait_s=2.0)
+        req.group = rpc.CreatePlacementGroupRequest(
+            placement_group_id=group.id, name=group.name,
+            strategy=getattr(rpc.PlacementStrategy, group.strategy),
+            bundles=[rpc.Bundle(resources=group.specs[i]) for i in indices],
+            bundle_indices=list(indices))
+        return req.serialize()
+
+    def _reserve_part(self, address: str, group: _ClusterGroup, indices: List[int]) -> bool:
+        with self._lock:
+            self._group_nodes.add(address)
+        try:
+            row = rpc.parse("PlacementGroupInfo", self._client(address).call(
+                "CreatePlacementGroup", self._group_request(group, indices), CALL_TIMEOUT_S))
+        except Exception as e:  # noqa: BLE001 - the node is gone: placed again
+            if not group.warned:
+                group.warned = True
+                logger.warning("node %s could not reserve its part of placement group %s: %s",
+                               address, group.id.hex(), e)
+            return False
+        return int(row.state) == 1  # CREATED
+
+    def _release_part(self, address: str, group: _ClusterGroup) -> None:
+        try:
+            self._client(address).call("RemovePlacementGroup", self._group_request(group),
+                                       30.0)
+        except Exception:  # noqa: BLE001 - the node is gone, and the part with it
+            pass
+
+    def remove_group(self, pg_id: bytes) -> bool:
+        """Removes a group across nodes (what runs in it stops); False if
+        it is not one."""
+        with self._lock:
+            group = self._groups.get(pg_id)
+            if group is None:
+                return False
+            created = group.state == "CREATED"
+            group.state = "REMOVED"
+            waiting, group.waiting = group.waiting, []
+            group.ready.set()
+            self._groups_changed.notify_all()
+        if created:
+            for address in {self._address(n) for n in group.nodes}:
+                self._release_part(address, group)
+        for task in waiting:
+            self._send_in_group(task)  # fails: the group is gone
+        return True
+
+    def group_rows(self) -> List[Dict[str, Any]]:
+        """placement_group_table's rows of the groups across nodes."""
+        with self._lock:
+            groups = list(self._groups.values())
+        return [{
+            "placement_group_id": g.id.hex(),
+            "name": g.name,
+            "bundles": dict(enumerate(g.specs)),
+            "bundles_to_node_id": ({i: n.node_id.hex() for i, n in enumerate(g.nodes)}
+                                   if g.state == "CREATED" else {}),
+            "strategy": g.strategy,
+            "state": g.state,
+        } for g in groups]
+
     # Actors -----------------------------------------------------------------
 
     def create_actor(self, spec, strategy, blob: bytes, deps: List[bytes], keep,
@@ -571,6 +826,13 @@ class ClusterRouter:
         placement = _Placement(spec, strategy)
         if not self.wants(placement):
             return None
+        group = self._group_of(strategy)
+        if group is not None:  # an actor's creation waits for its group
+            group.ready.wait()
+            if group.state == "REMOVED":
+                raise exceptions.ActorUnschedulableError(
+                    f"The actor {spec.name} cannot be scheduled: its placement group was "
+                    f"removed")
         node = self.place(placement)
         if node is None:
             return None
@@ -754,8 +1016,9 @@ class ClusterRouter:
         """The driver is leaving: each node it used ends its job there."""
         with self._lock:
             self._closed = True
+            self._groups_changed.notify_all()
             senders = list(self._senders.items())
-            used = set(self._senders) | set(self._exported)
+            used = set(self._senders) | set(self._exported) | self._group_nodes
         body = self._free_body([], job_finished=True)
         for _, q in senders:
             q.put(("stop", None))

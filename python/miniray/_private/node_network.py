@@ -41,6 +41,7 @@ from miniray._private import serialization
 ID_SIZE = len(_miniray_core.new_object_id())
 ACTOR_ID_SIZE = 16
 NODE_ID_SIZE = 16
+PG_ID_SIZE = 16
 PULL_TIMEOUT_S = 3600.0  # how long a server waits for an object to be made
 CALL_TIMEOUT_S = 120.0   # a SubmitTask pulls the task's arguments first
 MAX_BATCH = 256  # tasks in one SubmitTask call, objects in one GetObjects call

@@ -3,6 +3,7 @@ and object manager services): other nodes' drivers run tasks and actors
 here, and any node pulls this node's objects. See node_network.py."""
 import logging
 import threading
+import time
 from typing import Any, Dict
 
 import _miniray_core
@@ -10,8 +11,8 @@ from _miniray_core import Message, rpc
 
 from miniray import exceptions
 from miniray._private.node_network import (
-    ACTOR_ID_SIZE, MAX_BATCH, NODE_ID_SIZE, PULL_TIMEOUT_S, INLINE_REPLY_BYTES, _check_id, _net,
-    pull_into)
+    ACTOR_ID_SIZE, MAX_BATCH, NODE_ID_SIZE, PG_ID_SIZE, PULL_TIMEOUT_S, INLINE_REPLY_BYTES,
+    _check_id, _net, pull_into)
 
 logger = logging.getLogger("miniray.node")
 
@@ -66,6 +67,11 @@ class PeerService:
             req = rpc.parse("KillActorRequest", body)
             _check_id(req.actor_id, "actor_id", size=ACTOR_ID_SIZE)
             self._reader_core().kill_actor(req.actor_id, req.no_restart)
+            return b""
+        if method == "CreatePlacementGroup":
+            return self._create_group(rpc.parse("PeerPlacementGroupRequest", body)).serialize()
+        if method == "RemovePlacementGroup":
+            self._remove_group(rpc.parse("PeerPlacementGroupRequest", body))
             return b""
         raise ValueError(f"unknown method {method!r}")
 
@@ -143,6 +149,41 @@ class PeerService:
         with job.lock:  # the driver's handle: freed when it drops it
             job.held.add(_miniray_core.actor_handle_id(reply.actor_id))
         return reply
+
+    def _create_group(self, req):
+        """Reserves this node's part of a group that spans nodes, for the
+        driver's job; waits up to req.wait_s for it: the part's row (its
+        state says whether it is reserved; a pending part is the driver's
+        to remove, or to leave pending)."""
+        group = req.group
+        if not group.bundle_indices:
+            raise ValueError("CreatePlacementGroup takes a part of a group: its bundle_indices")
+        rpc.validate(rpc.ClientMessage(create_placement_group=group))
+        job = self._job(req)
+        job.core.create_placement_group(group)
+        deadline = time.monotonic() + min(max(req.wait_s, 0.0), 10.0)
+        while True:
+            row = self._group_row(job, group.placement_group_id)
+            if row is None:
+                raise ValueError("the node did not keep the placement group (its id is taken)")
+            if int(row.state) != 0 or time.monotonic() >= deadline:  # not PENDING
+                return row
+            time.sleep(0.005)
+
+    def _remove_group(self, req) -> None:
+        _check_id(req.group.placement_group_id, "placement_group_id", size=PG_ID_SIZE)
+        key = (bytes(req.driver_node_id), bytes(req.job_id))
+        with self._lock:
+            job = self._jobs.get(key)
+        if job is not None:  # else the job ended here, and its groups with it
+            job.core.remove_placement_group(req.group.placement_group_id)
+
+    @staticmethod
+    def _group_row(job: _PeerJob, pg_id: bytes):
+        for row in job.core.placement_group_table().groups:
+            if row.placement_group_id == pg_id:
+                return row
+        return None
 
     def _prepare(self, job: _PeerJob, req):
         """Exports the request's functions and fetches its arguments; an

@@ -9,7 +9,11 @@ The node reserves a group once all its bundles fit (cpp/src/scheduler/
 placement_groups.h); a task placed in it uses the group's resources, not
 the node's free ones. On one node PACK, SPREAD and STRICT_PACK all hold the
 bundles there; STRICT_SPREAD of several bundles needs several nodes and
-stays pending. A group ends with the job that made it (unless
+stays pending. A driver attached to a cluster of several nodes places the
+bundles on the nodes by the strategy (cluster_router.py: all bundles are
+reserved, or none), and sends the calls placed in the group to the node of
+their bundle; such a group is known to the driver that made it (a detached
+group stays on the driver's node). A group ends with the job that made it (unless
 lifetime="detached") or with remove_placement_group(), which stops what
 runs in it.
 """
@@ -128,6 +132,11 @@ def placement_group(bundles: List[Dict[str, float]], strategy: str = "PACK", nam
         raise TypeError(f"name must be a string, got {name!r}")
     w = worker_mod._ensure_connected()
     pg_id = PlacementGroupID(os.urandom(16))
+    if w.router is not None and lifetime is None and w.router.spans_nodes():
+        # A driver attached to a cluster of several nodes: its router places
+        # the bundles on the nodes (cluster_router.py).
+        w.router.create_group(pg_id.binary(), specs, strategy, name)
+        return PlacementGroup(pg_id, specs)
     w.core.create_placement_group(rpc.CreatePlacementGroupRequest(
         placement_group_id=pg_id.binary(), name=name,
         strategy=getattr(rpc.PlacementStrategy, strategy),
@@ -145,18 +154,28 @@ def remove_placement_group(placement_group: PlacementGroup) -> None:
     if not isinstance(placement_group, PlacementGroup):
         raise TypeError(f"remove_placement_group expects a PlacementGroup, "
                         f"got {type(placement_group).__name__}")
-    worker_mod._ensure_connected().core.remove_placement_group(placement_group.id.binary())
+    w = worker_mod._ensure_connected()
+    if w.router is not None and w.router.remove_group(placement_group.id.binary()):
+        return
+    w.core.remove_placement_group(placement_group.id.binary())
 
 
 _STATES = {0: "PENDING", 1: "CREATED", 2: "REMOVED"}
 
 
 def _table(core: Any = None) -> List[Dict[str, Any]]:
-    """Every group's row, from this process's node (or `core`'s)."""
-    core = core or worker_mod._ensure_connected().core
+    """Every group's row, from this process's node (or `core`'s), and the
+    groups across nodes this driver made."""
+    router = None
+    if core is None:
+        w = worker_mod._ensure_connected()
+        core, router = w.core, w.router
     node_id = core.node_id
-    rows = []
+    rows = router.group_rows() if router is not None else []
+    across = {row["placement_group_id"] for row in rows}
     for g in core.placement_group_table().groups:
+        if g.placement_group_id.hex() in across:
+            continue  # this node's part of one of them
         bundles = {i: dict(b.resources) for i, b in enumerate(g.bundles)}
         state = _STATES[int(g.state)]
         rows.append({
