@@ -179,6 +179,23 @@ def test_bad_bodies_are_refused_without_harm(cluster3):
             client.call(method, body, 10.0)
     with pytest.raises(ValueError, match="object_id must be"):
         client.pull(b"", lambda size: bytearray(size), 10.0)
+    # Well-formed bodies that ask for what the node refuses from anyone: the
+    # node's own validator says why, before anything is done.
+    from _miniray_core import rpc
+    import _miniray_core
+    job = dict(job_id=b"j" * 4, driver_node_id=bytes.fromhex(cluster3["ids"][IPS[0]]))
+    task_id = _miniray_core.task_id_of(_miniray_core.new_object_id())
+    bad_task = rpc.TaskSpec(task_id=task_id, function_id=b"f" * 20, num_returns=1,
+                            required_resources={"CPU": -1.0})
+    with pytest.raises(ValueError, match="CPU"):
+        client.call("SubmitTask", rpc.PeerTaskBatch(
+            tasks=[rpc.PeerTaskRequest(spec=bad_task, **job)]).serialize(), 10.0)
+    bad_group = rpc.CreatePlacementGroupRequest(
+        placement_group_id=b"g" * 16, bundles=[rpc.Bundle(resources={"CPU": 1.0})],
+        bundle_indices=[0, 1])
+    with pytest.raises(ValueError, match="one index per bundle"):
+        client.call("CreatePlacementGroup", rpc.PeerPlacementGroupRequest(
+            group=bad_group, **job).serialize(), 10.0)
     ids = cluster3["ids"]
     assert miniray.get(node_of.options(scheduling_strategy=on(ids[IPS[1]])).remote()) == \
         ids[IPS[1]]

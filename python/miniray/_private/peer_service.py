@@ -16,6 +16,24 @@ from miniray._private.node_network import (
 
 logger = logging.getLogger("miniray.node")
 
+# A stand-in task id: a driver sends a task without one (the node that runs
+# it gives it its id), and the validator wants one.
+_SOME_TASK_ID = _miniray_core.task_id_of(_miniray_core.new_object_id())
+
+
+def _validate(spec) -> None:
+    """Checks a task from the network as the node checks a driver's (the
+    node's own validator): a ValueError naming what is wrong, before
+    anything is done with it."""
+    checked = spec.copy()
+    if not checked.task_id:
+        checked.task_id = _SOME_TASK_ID
+    if spec.type == rpc.TaskType.ACTOR_CREATION_TASK:
+        rpc.validate(rpc.ClientMessage(create_actor=rpc.CreateActorRequest(task_spec=checked)))
+    else:
+        rpc.validate(rpc.ClientMessage(submit_task=checked))
+
+
 class _PeerJob:
     """A remote driver's job on this node: a client of this node in its name."""
 
@@ -122,6 +140,7 @@ class PeerService:
             raise ValueError("the task names no function")
         if spec.type == rpc.TaskType.ACTOR_TASK:
             _check_id(spec.actor_id, "an actor call's actor_id", size=ACTOR_ID_SIZE)
+        _validate(spec)
         job = self._job(req)
         error = self._prepare(job, req)
         if error is not None:
@@ -138,6 +157,7 @@ class PeerService:
         spec = req.spec
         if not spec.has("actor_creation_task_spec") or not spec.function_id:
             raise ValueError("CreateActor takes an actor's creation task")
+        _validate(spec)
         job = self._job(req)
         error = self._prepare(job, req)
         if error is not None:
