@@ -318,6 +318,53 @@ def test_a_named_actor_on_another_node_is_found_by_another_driver(cluster3):
         node_of.remote(c)  # its handle cannot travel yet
 
 
+def test_output_of_workers_on_other_nodes_reaches_the_driver_with_their_ip(cluster3):
+    """Ray's "(name pid=N, ip=IP) line": tasks and actors on nodes 2 and 3
+    print, the driver (another process, which then exits at once) shows
+    their lines; with log_to_driver=False it shows none."""
+    import subprocess
+    import sys
+    import textwrap
+    from conftest import ENV
+    ids = cluster3["ids"]
+    code = textwrap.dedent(f"""
+        import sys
+        import miniray
+        from miniray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as On
+        miniray.init(address="auto", log_to_driver=sys.argv[1] == "on")
+
+        @miniray.remote
+        def shout(word):
+            print("out:" + word, flush=True)
+            print("err:" + word, file=sys.stderr, flush=True)
+            return word
+
+        @miniray.remote
+        class Talker:
+            def talk(self):
+                print("actor says hi", flush=True)
+
+        assert miniray.get(shout.options(scheduling_strategy=On("{ids[IPS[1]]}", False))
+                           .remote("two")) == "two"
+        t = Talker.options(scheduling_strategy=On("{ids[IPS[2]]}", False)).remote()
+        miniray.get(t.talk.remote())
+    """)
+    env = dict(ENV, MINIRAY_TEMP_DIR=cluster3["temp_dir"])
+    on = subprocess.run([sys.executable, "-c", code, "on"], env=env, capture_output=True,
+                        text=True, timeout=60)
+    assert on.returncode == 0, on.stderr
+    out = [line for line in on.stdout.splitlines() if "out:" in line or "says" in line]
+    err = [line for line in on.stderr.splitlines() if "err:" in line]
+    assert len(out) == 2 and len(err) == 1, (on.stdout, on.stderr)
+    assert out[0].startswith("(shout pid=") and out[0].endswith(", ip=127.0.0.2) out:two")
+    assert err[0].startswith("(shout pid=") and err[0].endswith(", ip=127.0.0.2) err:two")
+    assert out[1].startswith("(Talker pid=") and out[1].endswith(", ip=127.0.0.3) actor says hi")
+    off = subprocess.run([sys.executable, "-c", code, "off"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert off.returncode == 0, off.stderr
+    assert "two" not in off.stdout + off.stderr and "says" not in off.stdout
+
+
 def test_a_killed_driver_s_work_on_other_nodes_ends(cluster3):
     """kill -9 of a driver: its node marks its job dead in the GCS, and the
     other nodes end what they ran for it (tasks, workers)."""

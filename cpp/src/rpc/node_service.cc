@@ -97,6 +97,10 @@ class NodeServiceServer::Service final : public rpc::NodeService::Service {
                                     rpc::PeerCall* reply) override {
     return Unary(ctx, "RemovePlacementGroup", *req, reply);
   }
+  grpc::Status GetLogs(grpc::ServerContext* ctx, const rpc::PeerCall* req,
+                       rpc::PeerCall* reply) override {
+    return Unary(ctx, "GetLogs", *req, reply);
+  }
   grpc::Status PullObject(grpc::ServerContext* ctx, const rpc::PeerCall* req,
                           grpc::ServerWriter<rpc::ObjectChunk>* writer) override {
     grpc::Status refused = Authorize(ctx);
@@ -221,6 +225,7 @@ StatusOr<std::string> NodeServiceClient::Call(const std::string& method, const s
       {"KillActor", &rpc::NodeService::Stub::KillActor},
       {"CreatePlacementGroup", &rpc::NodeService::Stub::CreatePlacementGroup},
       {"RemovePlacementGroup", &rpc::NodeService::Stub::RemovePlacementGroup},
+      {"GetLogs", &rpc::NodeService::Stub::GetLogs},
   };
   auto it = kMethods.find(method);
   if (it == kMethods.end()) {

@@ -37,7 +37,8 @@ class NodeServiceHandler {
  public:
   virtual ~NodeServiceHandler() = default;
   // A unary call ("SubmitTask", "FreeObjects", "GetObjects", "CreateActor",
-  // "GetActor", "KillActor", "CreatePlacementGroup", "RemovePlacementGroup"):
+  // "GetActor", "KillActor", "CreatePlacementGroup", "RemovePlacementGroup",
+  // "GetLogs"):
   // the reply's body, or an
   // error (InvalidArgument for a body that is not what the method takes).
   virtual StatusOr<std::string> Call(const std::string& method, const std::string& body) = 0;

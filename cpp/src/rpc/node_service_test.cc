@@ -61,7 +61,7 @@ TEST(NodeServiceTest, UnaryCallsCarryBodiesBothWays) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(*r, std::string("SubmitTask:a\0b", 14));
   for (const char* method : {"FreeObjects", "GetObjects", "CreateActor", "GetActor", "KillActor",
-                             "CreatePlacementGroup", "RemovePlacementGroup"}) {
+                             "CreatePlacementGroup", "RemovePlacementGroup", "GetLogs"}) {
     auto f = client.Call(method, "x", 5000);
     ASSERT_TRUE(f.ok()) << method;
     EXPECT_EQ(*f, std::string(method) + ":x");

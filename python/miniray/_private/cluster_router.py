@@ -183,6 +183,8 @@ class ClusterRouter:
         self._groups: Dict[bytes, _ClusterGroup] = {}  # placement groups across nodes
         self._groups_changed = threading.Condition(self._lock)
         self._group_nodes: set = set()  # nodes asked for parts of them
+        self.show_logs = True  # init(log_to_driver=False): no
+        self._followers: Dict[str, threading.Thread] = {}  # by node: their output
 
     # Placement --------------------------------------------------------------
 
@@ -331,7 +333,49 @@ class ClusterRouter:
                 q = self._senders[address] = queue.Queue()
                 threading.Thread(target=self._sender, args=(address, q), daemon=True,
                                  name=f"miniray-send-{address}").start()
+                self._follow(address)
         q.put(item)
+
+    def _follow(self, address: str) -> None:
+        """With self._lock held: shows what this job's workers on that node
+        print, as the driver's own (log_monitor.py), from now on."""
+        if self.show_logs and address not in self._followers and not self._closed:
+            thread = threading.Thread(target=self._follow_logs, args=(address,), daemon=True,
+                                      name=f"miniray-logs-{address}")
+            self._followers[address] = thread
+            thread.start()
+
+    def _follow_logs(self, address: str) -> None:
+        client = self._client(address)
+        body = rpc.PeerLogsRequest(job_id=self._job_id, driver_node_id=self._local_id,
+                                   wait_s=1.0).serialize()
+        while not self._closed:
+            try:
+                reply = rpc.parse("PeerLogsReply", client.call("GetLogs", body, 10.0))
+            except exceptions.RaySystemError:
+                return  # the node is gone
+            except Exception:  # noqa: BLE001 - a bad answer: try again later
+                time.sleep(1.0)
+                continue
+            self._show(address, reply)
+
+    def _show(self, address: str, reply) -> None:
+        from miniray._private.log_monitor import progress_line, show
+        if reply.dropped:
+            logger.warning("%d lines of output from node %s were lost (the driver did not "
+                           "read them in time)", reply.dropped, address)
+        run: List[str] = []
+        run_err = False
+        for line in reply.lines:
+            if progress_line(line.text):
+                continue
+            if run and line.is_err != run_err:
+                show(run, run_err)
+                run = []
+            run_err = line.is_err
+            run.append(line.text + "\n")
+        if run:
+            show(run, run_err)
 
     def _client(self, address: str):
         with self._lock:
@@ -857,6 +901,8 @@ class ClusterRouter:
         exported: set = set()  # the class goes with its creation, always
         req = self._request(spec, blob, deps, True, exported)
         req.get_if_exists = get_if_exists
+        with self._lock:
+            self._follow(address)
         body = self._client(address).call("CreateActor", req.serialize(), CALL_TIMEOUT_S)
         self._exported.setdefault(address, set()).update(exported)
         return rpc.parse("ActorReply", body)
@@ -1022,6 +1068,17 @@ class ClusterRouter:
         body = self._free_body([], job_finished=True)
         for _, q in senders:
             q.put(("stop", None))
+        # What the workers printed last (the node reads their files first);
+        # each follower's waiting call returns then, and it ends.
+        last = rpc.PeerLogsRequest(job_id=self._job_id, driver_node_id=self._local_id,
+                                   wait_s=0.0).serialize()
+        for address, thread in list(self._followers.items()):
+            try:
+                self._show(address, rpc.parse("PeerLogsReply", self._client(address).call(
+                    "GetLogs", last, 5.0)))
+            except Exception:  # noqa: BLE001 - gone already
+                pass
+            thread.join(timeout=2.0)
         for address in used:
             try:
                 self._client(address).call("FreeObjects", body, 5.0)

@@ -18,7 +18,10 @@ its bar manager instead of being printed. The node's own runtime messages
 (an infeasible task, ...) go to the "miniray" logger.
 
 Ray's log monitor runs per node and publishes through the GCS; here the
-driver runs on the node's machine and reads the files itself.
+driver reads its node's files itself, and a node daemon follows the files
+of each other node's driver's job there (peer_service.py) and hands their
+lines, prefixed "(name pid=N, ip=IP)", to that driver when it asks
+(NodeService GetLogs, cluster_router.py).
 """
 import logging
 import os
@@ -86,11 +89,15 @@ class LogMonitor:
 
     def __init__(self, log_dir: str, job_id: str,
                  take_node_logs: Optional[Callable[[], List[str]]] = None,
-                 ip: Optional[str] = None, follow_workers: bool = True):
+                 ip: Optional[str] = None, follow_workers: bool = True,
+                 sink: Optional[Callable[[List[str], bool], None]] = None):
         self._dir = log_dir if follow_workers else None
         self._job = job_id
         self._take_node_logs = take_node_logs
         self._ip = ip
+        # Where the lines go: this process's stdout/stderr, or `sink(lines,
+        # is_err)` (a node daemon keeps them for a driver on another node).
+        self._sink = sink
         self._files: Dict[str, _Followed] = {}
         self._finished: set = set()  # files of workers that exited, read to the end
         self._stop = threading.Event()
@@ -161,21 +168,37 @@ class LogMonitor:
             if line.startswith(TASK_NAME) or line.startswith(ACTOR_NAME):
                 f.name = line.split(":", 2)[2]
                 continue
-            if _progress_line(line):
-                continue
+            if tqdm_ray.MAGIC in line:  # a progress bar's update: the driver's bars
+                if self._sink is None:
+                    if progress_line(line):
+                        continue
+                else:
+                    out.append(line + "\n")
+                    continue
             ip = f", ip={self._ip}" if self._ip else ""
             out.append(f"({f.name} pid={f.pid}{ip}) {line}\n")
-        if out and not self._broken:
-            stream = sys.stderr if f.is_err else sys.stdout
-            try:
-                stream.write("".join(out))
-                stream.flush()
-            except (OSError, ValueError):  # a closed pipe or stream: stop showing
-                self._broken = True
+        if not out:
+            return True
+        if self._sink is not None:
+            self._sink(out, f.is_err)
+        elif not self._broken:
+            self._broken = not show(out, f.is_err)
         return True
 
 
-def _progress_line(line: str) -> bool:
+def show(lines: List[str], is_err: bool) -> bool:
+    """Writes workers' lines (each ending in a newline) through this
+    process's current sys.stdout or sys.stderr; False if it is closed."""
+    stream = sys.stderr if is_err else sys.stdout
+    try:
+        stream.write("".join(lines))
+        stream.flush()
+    except (OSError, ValueError):  # a closed pipe or stream: stop showing
+        return False
+    return True
+
+
+def progress_line(line: str) -> bool:
     """A tqdm_ray update from a worker: handed to the driver's bars."""
     if tqdm_ray.MAGIC not in line:
         return False

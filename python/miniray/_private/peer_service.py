@@ -1,15 +1,17 @@
 """NodeService's handler in a node daemon (Ray: the raylet's node manager
 and object manager services): other nodes' drivers run tasks and actors
 here, and any node pulls this node's objects. See node_network.py."""
+import collections
 import logging
 import threading
 import time
-from typing import Any, Dict
+from typing import Any, Deque, Dict, List, Tuple
 
 import _miniray_core
 from _miniray_core import Message, rpc
 
 from miniray import exceptions
+from miniray._private.log_monitor import LogMonitor
 from miniray._private.node_network import (
     ACTOR_ID_SIZE, MAX_BATCH, NODE_ID_SIZE, PG_ID_SIZE, PULL_TIMEOUT_S, INLINE_REPLY_BYTES,
     _check_id, _net, pull_into)
@@ -34,14 +36,54 @@ def _validate(spec) -> None:
         rpc.validate(rpc.ClientMessage(submit_task=checked))
 
 
-class _PeerJob:
-    """A remote driver's job on this node: a client of this node in its name."""
+MAX_LOG_LINES = 10000  # kept for a driver that has not asked for them yet
+LOG_LINES_PER_REPLY = 2000
 
-    def __init__(self, core):
+
+class _PeerJob:
+    """A remote driver's job on this node: a client of this node in its
+    name, and what its workers here print, kept until the driver asks."""
+
+    def __init__(self, core, logs_dir: str, ip: str):
         self.core = core
         self.held: set = set()  # returns its client holds for the driver
         self.args: Dict[bytes, int] = {}  # arguments fetched for tasks being submitted
         self.lock = threading.Lock()
+        self.lines: Deque[Tuple[str, bool]] = collections.deque()
+        self.dropped = 0
+        self.lines_ready = threading.Condition()
+        self.monitor = LogMonitor(logs_dir, core.job_id, ip=ip, sink=self._keep_lines)
+
+    def _keep_lines(self, lines: List[str], is_err: bool) -> None:
+        with self.lines_ready:
+            self.lines.extend((line.rstrip("\n"), is_err) for line in lines)
+            while len(self.lines) > MAX_LOG_LINES:  # a driver that does not read
+                self.lines.popleft()
+                self.dropped += 1
+            self.lines_ready.notify_all()
+
+    def take_lines(self, wait_s: float):
+        """The lines kept (a PeerLogsReply), waiting up to `wait_s` for some;
+        with no wait, the files are read first (a driver's last call)."""
+        if wait_s <= 0:
+            self.monitor.poll()
+            with self.lines_ready:  # the driver's follower, waiting: it may go
+                self.lines_ready.notify_all()
+        with self.lines_ready:
+            if not self.lines and wait_s > 0:
+                self.lines_ready.wait(wait_s)
+            n = min(len(self.lines), LOG_LINES_PER_REPLY)
+            taken = [self.lines.popleft() for _ in range(n)]
+            dropped, self.dropped = self.dropped, 0
+        return rpc.PeerLogsReply(lines=[rpc.PeerLogLine(text=t, is_err=e) for t, e in taken],
+                                 dropped=dropped)
+
+    def end(self) -> None:
+        """The driver is gone: its tasks, objects and workers here too."""
+        self.core.shutdown()
+        self.monitor.stop()
+        with self.lines_ready:
+            self.lines_ready.notify_all()
 
 
 class PeerService:
@@ -50,6 +92,7 @@ class PeerService:
     def __init__(self, socket_name: str, ip: str, port: int, token: str, logs_dir: str):
         self._socket = socket_name
         self._logs_dir = logs_dir
+        self._ip = ip
         self._token = token
         self._lock = threading.Lock()
         self._jobs: Dict[tuple, _PeerJob] = {}
@@ -88,6 +131,8 @@ class PeerService:
             return b""
         if method == "CreatePlacementGroup":
             return self._create_group(rpc.parse("PeerPlacementGroupRequest", body)).serialize()
+        if method == "GetLogs":
+            return self._get_logs(rpc.parse("PeerLogsRequest", body)).serialize()
         if method == "RemovePlacementGroup":
             self._remove_group(rpc.parse("PeerPlacementGroupRequest", body))
             return b""
@@ -190,6 +235,18 @@ class PeerService:
                 return row
             time.sleep(0.005)
 
+    def _get_logs(self, req):
+        """A driver's job's lines here (none if it has no job here, after
+        waiting as asked, so that a driver's follower does not spin)."""
+        wait_s = min(max(req.wait_s, 0.0), 5.0)
+        key = (bytes(req.driver_node_id), bytes(req.job_id))
+        with self._lock:
+            job = self._jobs.get(key)
+        if job is None:
+            time.sleep(wait_s)
+            return rpc.PeerLogsReply()
+        return job.take_lines(wait_s)
+
     def _remove_group(self, req) -> None:
         _check_id(req.group.placement_group_id, "placement_group_id", size=PG_ID_SIZE)
         key = (bytes(req.driver_node_id), bytes(req.job_id))
@@ -260,7 +317,7 @@ class PeerService:
         if job is None:
             return
         if req.job_finished:
-            job.core.shutdown()  # the node ends the job: its objects, tasks, workers
+            job.end()  # the node ends the job: its objects, tasks, workers
             return
         with job.lock:
             for object_id in req.object_ids:
@@ -277,13 +334,17 @@ class PeerService:
             if self._stopping:
                 raise exceptions.RaySystemError("this node is stopping")
             job = self._jobs.get(key)
-            if job is None or not job.core.connected:
+            if job is not None and not job.core.connected:  # its node connection broke
+                job.monitor.stop()
+                job = None
+            if job is None:
                 env = [e for e in req.job.worker_env if not e.startswith("MINIRAY_LOG_DIR=")]
                 env.append(f"MINIRAY_LOG_DIR={self._logs_dir}")
                 config = rpc.JobConfig(worker_env=env, ray_namespace=req.job.ray_namespace,
                                        entrypoint=req.job.entrypoint)
                 job = self._jobs[key] = _PeerJob(
-                    _miniray_core.CoreWorker.connect_driver(self._socket, config))
+                    _miniray_core.CoreWorker.connect_driver(self._socket, config),
+                    self._logs_dir, self._ip)
             return job
 
     def _core_holding(self, object_id: bytes):
@@ -325,7 +386,7 @@ class PeerService:
         with self._lock:
             gone = [self._jobs.pop(k) for k in list(self._jobs) if k in dead]
         for job in gone:
-            job.core.shutdown()
+            job.end()
 
     def stop(self) -> None:
         # The clients first: a call waiting in one of them for an object
@@ -335,7 +396,7 @@ class PeerService:
             jobs, self._jobs = list(self._jobs.values()), {}
             reader, self._reader = self._reader, None
         for job in jobs:
-            job.core.shutdown()
+            job.end()
         if reader is not None:
             reader.shutdown()
         self.server.stop(1.0)

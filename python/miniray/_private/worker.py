@@ -234,6 +234,8 @@ def init(address: Optional[str] = None, *, num_cpus: Optional[int] = None,
             os.path.join(w.session_dir, "logs"), w.core.job_id,
             follow_workers=log_to_driver,
             take_node_logs=_miniray_core.NodeRuntime.take_logs if w.node else None)
+        if w.router is not None:  # and other nodes' workers of this job
+            w.router.show_logs = log_to_driver
         if dashboard is not None:
             from miniray.dashboard import server
             try:
