@@ -113,6 +113,23 @@ def test_a_200mb_array_made_on_one_node_is_summed_on_another_and_read_here(clust
         (5 * 1024 * 1024, ids[IPS[1]])
 
 
+def test_tasks_spill_to_nodes_with_room_and_go_to_their_arguments(cluster3):
+    """The driver's node has one CPU: of three 1-second tasks submitted at
+    once, two run on the other nodes (spillback); tasks one at a time stay
+    here; a task whose argument was made on node 3 runs there."""
+    ids = cluster3["ids"]
+    assert wait_for(lambda: all(_row(ip).resources_available.get("CPU") == 1.0 for ip in IPS),
+                    timeout=15)
+    time.sleep(1.2)  # the driver's view of the nodes (read every second) is fresh
+    refs = [slow_node_of.remote(1.0) for _ in range(3)]
+    assert sorted(miniray.get(refs, timeout=30)) == sorted(ids.values())
+    for _ in range(5):
+        assert miniray.get(node_of.remote()) == ids[IPS[0]]
+    time.sleep(1.2)
+    a = make.options(scheduling_strategy=on(ids[IPS[2]])).remote(1000)
+    assert miniray.get(total.remote(a)) == (sum(i % 256 for i in range(1000)), ids[IPS[2]])
+
+
 def test_errors_and_small_values_come_back_from_other_nodes(cluster3):
     @miniray.remote
     def boom(x):

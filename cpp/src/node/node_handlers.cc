@@ -112,6 +112,7 @@ Status NodeRuntime::HandleLocked(ClientConnection* conn, rpc::ClientMessage&& m)
       auto* r = reply.mutable_resources_reply();
       for (const auto& [k, v] : scheduler_.total().ToMap()) (*r->mutable_total())[k] = v;
       for (const auto& [k, v] : scheduler_.available().ToMap()) (*r->mutable_available())[k] = v;
+      r->set_num_queued(static_cast<uint32_t>(scheduler_.num_ready()));
       conn->Send(std::move(reply));
       break;
     }

@@ -89,6 +89,18 @@ TEST(NodeRuntimeTest, ReportsTotalAndAvailableResources) {
   EXPECT_EQ(r.resources_reply().total().at("CPU"), 2);
   EXPECT_EQ(r.resources_reply().total().at("disk"), 0.5);
   EXPECT_EQ(r.resources_reply().available().at("CPU"), 2);
+  EXPECT_EQ(r.resources_reply().num_queued(), 0u);
+  // A task that could run but has no worker yet (this node starts none)
+  // is queued: the node has no room for more, though its CPUs look free.
+  rpc::ClientMessage submit;
+  auto* spec = submit.mutable_submit_task();
+  spec->set_task_id(TaskID::FromRandom().Binary());
+  spec->set_num_returns(1);
+  (*spec->mutable_required_resources())["CPU"] = 1;
+  c.Send(submit);
+  c.Send(m);
+  r = c.Take();
+  EXPECT_EQ(r.resources_reply().num_queued(), 1u);
 }
 
 TEST(NodeRuntimeTest, PutObjectIsFreedWhenItsOnlyClientGoes) {

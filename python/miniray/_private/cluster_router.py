@@ -76,6 +76,16 @@ class _Placement:
         self.spec, self.strategy, self.generator, self.route = spec, strategy, 0, None
 
 
+class _Spill:
+    """The route of a call that fits on this node: it runs here unless this
+    node is busy and another has room (spillback; ClusterRouter._spill)."""
+
+    __slots__ = ("demand",)
+
+    def __init__(self, demand: Dict[str, float]):
+        self.demand = demand
+
+
 class _ClusterGroup:
     """A placement group made by this driver whose bundles may go to
     several nodes (Ray: the GCS's placement group scheduler). The router
@@ -183,6 +193,15 @@ class ClusterRouter:
         self._groups: Dict[bytes, _ClusterGroup] = {}  # placement groups across nodes
         self._groups_changed = threading.Condition(self._lock)
         self._group_nodes: set = set()  # nodes asked for parts of them
+        # Spillback (_spill): what other nodes have free is the GCS's view
+        # (refreshed every NODES_TTL_S) less what this driver sent them since;
+        # this node's is asked of it when the calls run here since the last
+        # asking (and not yet gotten by the driver) may have used it up.
+        self._others = False
+        self._sent_since_view: Dict[bytes, Dict[str, float]] = {}
+        self._here_free: Dict[str, float] = {}
+        self._here_asked_at = float("-inf")
+        self.here_inflight: Dict[bytes, Dict[str, float]] = {}  # first return id -> demand
         self.show_logs = True  # init(log_to_driver=False): no
         self._followers: Dict[str, threading.Thread] = {}  # by node: their output
 
@@ -194,6 +213,8 @@ class ClusterRouter:
             nodes = [n for n in self._gcs.nodes() if n.alive and n.node_manager_port > 0]
             nodes.sort(key=lambda n: n.node_id)
             self._nodes, self._nodes_at = nodes, now
+            self._others = any(n.node_id != self._local_id for n in nodes)
+            self._sent_since_view = {}  # the view now counts what was sent before
             for n in nodes:
                 if n.node_id == self._local_id:
                     self._local_address = self._address(n)
@@ -201,19 +222,27 @@ class ClusterRouter:
 
     def wants(self, template) -> bool:
         """Whether a call of this template may run elsewhere than here
-        (decided once per template: this is on every call's path)."""
+        (decided once per template: this is on every call's path; a call
+        that fits here may still spill while other nodes are alive)."""
         route = template.route
         if route is None:
             route = template.route = self._may_move(template)
+        if route.__class__ is _Spill:
+            if time.monotonic() - self._nodes_at > self.NODES_TTL_S:
+                with self._lock:
+                    self._alive_nodes()
+            return self._others
         return route
 
-    def _may_move(self, template) -> bool:
+    def _may_move(self, template):
         if template.generator:
             return False
         strategy = template.strategy
         if strategy is not None and strategy != "DEFAULT":
             return not hasattr(strategy, "placement_group") or self._group_of(strategy) is not None
-        return not self._fits_here(template.spec)
+        if not self._fits_here(template.spec):
+            return True
+        return _Spill(dict(template.spec.required_resources))
 
     def _fits_here(self, spec) -> bool:
         """Whether this node has the resources of `spec` at all (cached)."""
@@ -224,7 +253,7 @@ class ClusterRouter:
             fits = self._fits[demand] = all(total.get(k, 0.0) >= v for k, v in demand)
         return fits
 
-    def place(self, template, exclude=()) -> Any:
+    def place(self, template, exclude=(), deps=()) -> Any:
         """The node a call runs on: a GcsNodeInfo, or None for this node."""
         from miniray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         with self._lock:
@@ -247,7 +276,7 @@ class ClusterRouter:
                 if n.node_id.hex() == strategy.node_id:
                     return None if n.node_id == self._local_id else n
             if strategy.soft:
-                return self._least_loaded(template, nodes)
+                return self._least_loaded(template, nodes, deps)
             raise exceptions.TaskUnschedulableError(
                 f"The task {template.spec.name} cannot be scheduled: it has a hard affinity "
                 f"to node {strategy.node_id}, which is not alive in the cluster")
@@ -256,22 +285,110 @@ class ClusterRouter:
                 self._spread += 1
                 n = nodes[self._spread % len(nodes)]
             return None if n.node_id == self._local_id else n
-        return self._least_loaded(template, nodes)
+        return self._least_loaded(template, nodes, deps)
 
-    def _least_loaded(self, template, nodes):
-        """This node if it has the task's resources; else the node that has
-        them with the most of them free; None (here: the task pends with
-        the infeasible warning) if no node has them."""
+    def _least_loaded(self, template, nodes, deps=()):
+        """A call that fits here: see _spill. Else the node that has the
+        call's resources with the most of them free; None (here: the task
+        pends with the infeasible warning) if no node has them."""
         demand = dict(template.spec.required_resources)
         here_ok = any(n.node_id == self._local_id for n in nodes)
         if here_ok and self._fits_here(template.spec):
-            return None
+            return self._spill(demand, nodes, deps)
         fit = [n for n in nodes
                if all(n.resources_total.get(k, 0.0) >= v for k, v in demand.items())]
         if not fit:
             return None
         best = max(fit, key=lambda n: sum(n.resources_available.get(k, 0.0) for k in demand))
         return None if best.node_id == self._local_id else best
+
+    def _spill(self, demand: Dict[str, float], nodes, deps=()):
+        """Where a call that fits here runs (Ray's spillback, decided by the
+        owner): on the node that holds its arguments made elsewhere if that
+        node has room (data locality); else here if this node has room;
+        else on another node with room, by the GCS's view less what was
+        sent since; else here (it queues, as Ray's does when no node has
+        room)."""
+        others = [n for n in nodes if n.node_id != self._local_id]
+        if not others:
+            return None
+        with self._lock:
+            holder = self._holder(deps, others)
+            if holder is not None and self._view_fits(holder, demand):
+                return self._take(holder, demand)
+            if self._here_fits(demand):
+                return None
+            room = [n for n in others if self._view_fits(n, demand)]
+            if not room:
+                return None
+            return self._take(max(room, key=lambda n: self._view_free(n, "CPU")), demand)
+
+    def _holder(self, deps, nodes):
+        """With self._lock held: the node that holds most of these
+        arguments, of those not here (made there by this driver's tasks)."""
+        counts: Dict[bytes, int] = {}
+        for d in deps:
+            obj = self._objects.get(d)
+            if obj is not None and not obj.pulled and obj.task.node is not None:
+                node_id = obj.task.node.node_id
+                counts[node_id] = counts.get(node_id, 0) + 1
+        if not counts:
+            return None
+        best = max(counts, key=counts.get)
+        return next((n for n in nodes if n.node_id == best), None)
+
+    def _view_free(self, node, resource: str) -> float:
+        sent = self._sent_since_view.get(node.node_id, {})
+        return node.resources_available.get(resource, 0.0) - sent.get(resource, 0.0)
+
+    def _view_fits(self, node, demand: Dict[str, float]) -> bool:
+        return all(self._view_free(node, k) >= v - 1e-9 for k, v in demand.items())
+
+    def _take(self, node, demand: Dict[str, float]):
+        sent = self._sent_since_view.setdefault(node.node_id, {})
+        for k, v in demand.items():
+            sent[k] = sent.get(k, 0.0) + v
+        return node
+
+    HERE_ASK_S = 0.002  # how often to ask this node what it has free, at most
+
+    def _here_fits(self, demand: Dict[str, float]) -> bool:
+        """With self._lock held: whether this node has room for `demand`,
+        counting the calls run here since it was last asked that the
+        driver has not gotten yet; asked again (a round trip) when they
+        may have used it up, at most every HERE_ASK_S unless it had room."""
+        def fits():
+            used: Dict[str, float] = {}
+            for d in self.here_inflight.values():
+                for k, v in d.items():
+                    used[k] = used.get(k, 0.0) + v
+            return all(self._here_free.get(k, 0.0) - used.get(k, 0.0) >= v - 1e-9
+                       for k, v in demand.items())
+        if fits():
+            return True
+        had_room = all(self._here_free.get(k, 0.0) >= v - 1e-9 for k, v in demand.items())
+        now = time.monotonic()
+        if not had_room and now - self._here_asked_at < self.HERE_ASK_S:
+            return False
+        reply = self._w.core.resources()
+        # Tasks queued here (waiting for a worker, say) will take what looks free.
+        self._here_free = {} if reply.num_queued else dict(reply.available)
+        self._here_asked_at = now
+        self.here_inflight.clear()
+        return fits()
+
+    def ran_here(self, template, first_id: bytes) -> None:
+        """A call of a template that may spill was submitted here."""
+        route = template.route
+        if route.__class__ is _Spill and self._others:
+            with self._lock:
+                self.here_inflight[first_id] = route.demand
+
+    def got(self, ids) -> None:
+        """The driver has these objects: calls here that made them are done."""
+        with self._lock:
+            for i in ids:
+                self.here_inflight.pop(i, None)
 
     # Submission -------------------------------------------------------------
 
@@ -287,7 +404,13 @@ class ClusterRouter:
                     return self._refs(task)
             self._send_in_group(task)
             return self._refs(task)
-        node = self.place(template)
+        route = template.route
+        if route.__class__ is _Spill:  # the common case: straight to the decision
+            with self._lock:
+                nodes = self._alive_nodes()
+            node = self._spill(route.demand, nodes, deps)
+        else:
+            node = self.place(template, deps=deps)
         if node is None:
             return None
         task = self._new_task(template, blob, deps, keep, node)

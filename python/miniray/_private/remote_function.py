@@ -291,6 +291,8 @@ class RemoteFunction(Generic[R]):
                 router.fetch(deps)  # arguments made on other nodes come here
         ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep  # the task now holds its argument object
+        if router is not None and ids:
+            router.ran_here(template, ids[0])  # counted until gotten (spillback)
         return returns_of(w, ids, template)
 
 

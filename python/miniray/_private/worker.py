@@ -511,9 +511,12 @@ def get(object_refs: Union[ObjectRef[Any], Sequence[ObjectRef[Any]]], *,
     single = isinstance(object_refs, ObjectRef)
     refs = [object_refs] if single else _refs_from(object_refs, "get")
     ids = [r._id for r in refs]
-    if w.router is not None:
-        w.router.fetch(ids)  # objects made on other nodes come here first
+    router = w.router
+    if router is not None:
+        router.fetch(ids)  # objects made on other nodes come here first
     values = w.core.get(ids, _timeout_arg(timeout))
+    if router is not None and router.here_inflight:
+        router.got(ids)  # the calls that made them are done (spillback)
     results = [serialization.deserialize_value(v) for v in values]
     return results[0] if single else results
 
