@@ -1,8 +1,11 @@
 """Three nodes on one machine (127.0.0.1, .2 and .3, each its own node
 daemon, NodeService over gRPC between them): tasks and actors placed on
-other nodes, objects pulled between nodes, a node killed during a job, a
-call without the cluster token. One cluster serves the whole file; the test that kills
-a node runs last. The driver is this test process, attached to the head."""
+other nodes, objects pulled between nodes, placement groups across nodes,
+spillback, output from other nodes, a node killed during a job, a node cut
+off (SIGSTOP: silent, as behind a partition) that comes back, a call
+without the cluster token. One cluster serves the whole file; the tests
+that kill or cut off a node run last. The driver is this test process,
+attached to the head."""
 import glob
 import json
 import os
@@ -458,3 +461,27 @@ def test_a_node_killed_during_a_job_its_tasks_finish_elsewhere(cluster3):
                              if n["NodeManagerAddress"] == IPS[2]] == [False], timeout=15)
     assert miniray.get(node_of.options(scheduling_strategy="SPREAD").remote()) != node3
 
+
+
+def test_a_node_cut_off_is_declared_dead_and_stops_when_it_comes_back(cluster3):
+    """Runs after node 3's death: node 2's daemon stops answering (SIGSTOP:
+    to the others it is cut off). The head declares it dead within its
+    --node-timeout-ms; the task running there runs again on the driver's
+    node (it has retries); when node 2 answers again the GCS tells it it is
+    dead, and it stops, its workers with it."""
+    ids = cluster3["ids"]
+    ref = slow_node_of.options(scheduling_strategy=on(ids[IPS[1]], soft=True)).remote(2)
+    assert wait_for(lambda: _row(IPS[1]).num_pending_tasks >= 1, timeout=15)
+    info_path = glob.glob(os.path.join(cluster3["temp_dir"], "session_*",
+                                       f"node_{IPS[1]}.json"))[0]
+    with open(info_path) as f:
+        pid = json.load(f)["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert miniray.get(ref, timeout=60) == ids[IPS[0]]
+        assert [n["Alive"] for n in miniray.nodes() if n["NodeManagerAddress"] == IPS[1]] == \
+            [False]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert wait_for(lambda: not session_processes(cluster3["sessions"][1]), timeout=20)
+    assert miniray.get(node_of.options(scheduling_strategy="SPREAD").remote()) == ids[IPS[0]]

@@ -24,7 +24,7 @@ class _RemoteTask:
     """A task the driver sent to another node: what it takes to send it again."""
 
     __slots__ = ("template", "blob", "deps", "dep_refs", "local_ids", "retries_left", "node",
-                 "remote_ids", "sent", "actor", "open")
+                 "remote_ids", "sent", "actor", "open", "lost_from")
 
     def __init__(self, template, blob, deps, dep_refs, local_ids, node, actor=None):
         self.template = template
@@ -42,6 +42,7 @@ class _RemoteTask:
         # Returns still in the router's table: while any is, the arguments
         # are kept (the task may have to run again).
         self.open = len(local_ids)
+        self.lost_from: Optional[str] = None  # the node it was lost with, once handled
 
 
 class _RemoteActor:
@@ -203,6 +204,7 @@ class ClusterRouter:
         self._here_asked_at = float("-inf")
         self.here_inflight: Dict[bytes, Dict[str, float]] = {}  # first return id -> demand
         self.show_logs = True  # init(log_to_driver=False): no
+        self._watching = False
         self._followers: Dict[str, threading.Thread] = {}  # by node: their output
 
     # Placement --------------------------------------------------------------
@@ -457,7 +459,45 @@ class ClusterRouter:
                 threading.Thread(target=self._sender, args=(address, q), daemon=True,
                                  name=f"miniray-send-{address}").start()
                 self._follow(address)
+                self._watch()
         q.put(item)
+
+    def _watch(self) -> None:
+        """With self._lock held: starts the node watch (once)."""
+        if not self._watching and not self._closed:
+            self._watching = True
+            threading.Thread(target=self._watch_nodes, daemon=True,
+                             name="miniray-node-watch").start()
+
+    def _watch_nodes(self) -> None:
+        """Every second while work is out on other nodes: a node the cluster
+        declared dead (silent past the head's --node-timeout-ms: cut off,
+        or hung) is lost, as if its calls had failed; its tasks go
+        elsewhere and its actors restart, as after a crash."""
+        while not self._closed:
+            time.sleep(self.NODES_TTL_S)
+            with self._lock:
+                if not (self._objects or self.actors):
+                    continue
+                self._nodes_at = 0.0
+                try:
+                    alive = {n.node_id for n in self._alive_nodes()}
+                except Exception:  # noqa: BLE001 - no GCS now: next time
+                    continue
+                tasks = {id(o.task): o.task for o in self._objects.values()
+                         if o.task.node is not None and not o.pulled and
+                         o.task.node.node_id not in alive}
+                actors = [a for a in self.actors.values()
+                          if a.dead is None and a.node.node_id not in alive]
+            for task in tasks.values():
+                address = self._address(task.node)
+                self._node_lost(task, f"node {address} was declared dead by the cluster "
+                                      f"(no heartbeat)", address)
+            for actor in actors:
+                with actor.lock:
+                    if actor.dead is None and actor.node.node_id not in alive:
+                        self._restart_actor(actor, f"node {self._address(actor.node)} was "
+                                                   f"declared dead by the cluster (no heartbeat)")
 
     def _follow(self, address: str) -> None:
         """With self._lock held: shows what this job's workers on that node
@@ -582,7 +622,7 @@ class ClusterRouter:
                                 client.call("SubmitTask", body, CALL_TIMEOUT_S)).replies
         except exceptions.RaySystemError as e:  # unreachable: the node is gone
             for task in tasks:
-                self._node_lost(task, f"node {address} could not be reached: {e}")
+                self._node_lost(task, f"node {address} could not be reached: {e}", address)
             return
         except Exception as e:  # noqa: BLE001 - refused (token), or a bad request
             for task in tasks:
@@ -679,15 +719,20 @@ class ClusterRouter:
             tasks = {}
             with self._lock:
                 for obj in objs:
-                    obj.pulling = False
-                    tasks[id(obj.task)] = obj.task
+                    if self._on(obj.task, address):  # else it was sent elsewhere meanwhile
+                        obj.pulling = False
+                        tasks[id(obj.task)] = obj.task
             for task in tasks.values():
-                self._node_lost(task, f"node {address} holding it died ({e})")
+                self._node_lost(task, f"node {address} holding it died ({e})", address)
             return
         except Exception as e:  # noqa: BLE001 - a bad answer: each is pulled alone
             values = [rpc.PeerObjectValue(large=True) for _ in objs]
             logger.warning("GetObjects from node %s failed: %s", address, e)
         for obj, value in zip(objs, values):
+            with self._lock:
+                moved = not self._on(obj.task, address) or obj.task.lost_from == address
+            if moved:  # the node was declared dead and the task run elsewhere
+                continue
             if value.large:
                 self._pull(obj)
                 continue
@@ -708,8 +753,10 @@ class ClusterRouter:
                       PULL_TIMEOUT_S)
         except exceptions.RaySystemError as e:  # the node is gone, and the object
             with self._lock:
+                if not self._on(task, address) or task.lost_from == address:
+                    return  # run elsewhere meanwhile
                 obj.pulling = False
-            self._node_lost(task, f"node {address} holding it died ({e})")
+            self._node_lost(task, f"node {address} holding it died ({e})", address)
             return
         except Exception as e:  # noqa: BLE001
             store_error(core, local_id, exceptions.ObjectLostError(
@@ -726,11 +773,20 @@ class ClusterRouter:
             self._settle(obj, frees)
         self._flush(frees)
 
-    def _node_lost(self, task: _RemoteTask, why: str) -> None:
-        """The task's node is gone: run it again elsewhere (lineage
-        reconstruction) while it has retries, else its returns are lost."""
+    def _on(self, task: _RemoteTask, address: str) -> bool:
+        """Whether `task` is (still) on the node at `address`."""
+        return task.node is not None and self._address(task.node) == address
+
+    def _node_lost(self, task: _RemoteTask, why: str, address: str) -> None:
+        """The task's node (at `address`) is gone: run it again elsewhere
+        (lineage reconstruction) while it has retries, else its returns are
+        lost. Nothing if the task was sent elsewhere already (a call to the
+        node that hung until now)."""
         with self._lock:
             self._nodes_at = 0.0  # read the node table again
+            if not self._on(task, address) or task.lost_from == address:
+                return  # handled already (by another call that failed, or the watch)
+            task.lost_from = address
         if task.actor is not None:
             self._actor_call_lost(task, why)
             return
@@ -1026,6 +1082,7 @@ class ClusterRouter:
         req.get_if_exists = get_if_exists
         with self._lock:
             self._follow(address)
+            self._watch()
         body = self._client(address).call("CreateActor", req.serialize(), CALL_TIMEOUT_S)
         self._exported.setdefault(address, set()).update(exported)
         return rpc.parse("ActorReply", body)
@@ -1188,6 +1245,12 @@ class ClusterRouter:
             self._groups_changed.notify_all()
             senders = list(self._senders.items())
             used = set(self._senders) | set(self._exported) | self._group_nodes
+            self._nodes_at = 0.0
+            try:  # a node declared dead may hang (cut off): not waited for
+                alive = {self._address(n) for n in self._alive_nodes()}
+                used &= alive
+            except Exception:  # noqa: BLE001 - no GCS: try them all
+                alive = used
         body = self._free_body([], job_finished=True)
         for _, q in senders:
             q.put(("stop", None))
@@ -1196,6 +1259,8 @@ class ClusterRouter:
         last = rpc.PeerLogsRequest(job_id=self._job_id, driver_node_id=self._local_id,
                                    wait_s=0.0).serialize()
         for address, thread in list(self._followers.items()):
+            if address not in alive:
+                continue
             try:
                 self._show(address, rpc.parse("PeerLogsReply", self._client(address).call(
                     "GetLogs", last, 5.0)))
