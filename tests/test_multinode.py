@@ -334,8 +334,32 @@ def test_a_named_actor_on_another_node_is_found_by_another_driver(cluster3):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["6", ids[IPS[2]]]
     assert miniray.get(c.incr.remote()) == 7
-    with pytest.raises(TypeError, match="another node"):
-        node_of.remote(c)  # its handle cannot travel yet
+
+
+@miniray.remote
+def call_counter(counter, k):
+    return miniray.get(counter.incr.remote(k)), miniray.get_runtime_context().get_node_id()
+
+
+@miniray.remote
+def pass_on(counter, k):
+    """Passes the handle on again, to a task on the driver's node."""
+    return miniray.get(call_counter.remote(counter, k))
+
+
+def test_a_handle_of_an_actor_on_another_node_works_in_tasks_on_any_node(cluster3):
+    ids = cluster3["ids"]
+    c = Counter.options(scheduling_strategy=on(ids[IPS[1]])).remote(0)
+    for k, ip in ((1, IPS[0]), (10, IPS[2]), (100, IPS[1])):  # here, a third node, its own
+        assert miniray.get(call_counter.options(scheduling_strategy=on(ids[ip])).remote(c, k),
+                           timeout=30)[1] == ids[ip]
+    assert miniray.get(c.incr.remote()) == 112  # the calls reached the one actor
+    # A task on node 3 passes it on to a task it submits there.
+    assert miniray.get(pass_on.options(scheduling_strategy=on(ids[IPS[2]])).remote(c, 1000),
+                       timeout=30) == (1112, ids[IPS[2]])
+    miniray.kill(c)
+    with pytest.raises(exceptions.RayActorError):
+        miniray.get(call_counter.remote(c, 1), timeout=30)
 
 
 def test_output_of_workers_on_other_nodes_reaches_the_driver_with_their_ip(cluster3):

@@ -392,10 +392,9 @@ class ActorHandle(Generic[T]):
 
     def __reduce__(self):
         w = worker_mod.global_worker
-        if w.router is not None and self._actor_id in w.router.actors:
-            raise TypeError(f"The handle of actor {self._metadata['class_name']} lives on "
-                            "another node: passing it to tasks or other actors is not "
-                            "supported yet (call it from this driver)")
+        if w.router is not None and self._actor_id in w.router.actors:  # on another node
+            return (_rebuild_remote_handle,
+                    (self._actor_id, self._metadata, w.router.handle_info(self._actor_id)))
         # The value holding this handle keeps the actor alive.
         serialization.record_contained_ref(_miniray_core.actor_handle_id(self._actor_id))
         return (_rebuild_handle, (self._actor_id, self._metadata))
@@ -414,6 +413,17 @@ def _rebuild_handle(actor_id: bytes, metadata) -> ActorHandle:
     w = worker_mod.global_worker
     ref = ObjectRef(_miniray_core.actor_handle_id(actor_id), w.core, borrowed=True)
     return ActorHandle(actor_id, metadata, ref)
+
+
+def _rebuild_remote_handle(actor_id: bytes, metadata, info) -> ActorHandle:
+    """A handle of an actor on another node, passed to this process: its
+    calls go over NodeService (cluster_router.py). The actor lives while its
+    creator's handle does (a passed handle does not keep it alive)."""
+    from miniray._private.cluster_router import borrower_router
+    w = worker_mod.global_worker
+    router = w.router if w.router is not None else borrower_router(w)
+    router.adopt_actor(actor_id, info)
+    return ActorHandle(actor_id, metadata, None)
 
 
 def get_actor(name: str, namespace: Optional[str] = None) -> ActorHandle[Any]:

@@ -140,9 +140,12 @@ Status GcsClient::Report(const rpc::NodeSnapshot& snapshot) {
   commands.push_back({cached ? "EVALSHA" : "EVAL", cached ? report_sha_ : kReportNode, "3",
                       kNodes, kDeadNodes, kHeartbeats, NodeID::FromBinary(node.node_id()).Hex(),
                       node.SerializeAsString(), std::to_string(node.last_heartbeat_ms())});
+  // A job's id is its node's counter: keyed by node and job, so that the
+  // jobs of different nodes with the same number keep rows of their own.
+  const std::string node_hex = NodeID::FromBinary(node.node_id()).Hex();
   for (const auto& job : snapshot.jobs()) {
-    commands.push_back(
-        {"HSET", kJobs, JobID::FromBinary(job.job_id()).Hex(), job.SerializeAsString()});
+    commands.push_back({"HSET", kJobs, node_hex + ":" + JobID::FromBinary(job.job_id()).Hex(),
+                        job.SerializeAsString()});
   }
   for (const auto& actor : snapshot.actors()) {
     commands.push_back(

@@ -67,6 +67,25 @@ TEST(GcsClientTest, ReportsFillTheTables) {
   EXPECT_FALSE(gcs->KvGet("missing")->has_value());
 }
 
+// Job ids are counted per node: two nodes' job 1 are two jobs.
+TEST(GcsClientTest, TwoNodesJobsWithTheSameNumberKeepRowsOfTheirOwn) {
+  RedisTestServer redis;
+  ASSERT_TRUE(redis.ok());
+  auto gcs = std::move(GcsClient::Connect("127.0.0.1", redis.port(), redis.password())).value();
+  for (bool dead : {true, false}) {
+    rpc::NodeSnapshot s = Snapshot(NodeID::FromRandom(), 1);
+    auto* job = s.add_jobs();
+    job->set_job_id(JobID::FromInt(1).Binary());
+    job->set_node_id(s.node().node_id());
+    job->set_is_dead(dead);
+    ASSERT_TRUE(gcs->Report(s).ok());
+  }
+  auto jobs = gcs->GetAllJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_NE(jobs->at(0).is_dead(), jobs->at(1).is_dead());
+}
+
 // Reports run the cached script (EVALSHA); a Redis that lost its script
 // cache (restarted, SCRIPT FLUSH) still gets every report.
 TEST(GcsClientTest, ReportsSurviveALostScriptCache) {

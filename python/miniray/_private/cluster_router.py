@@ -2,6 +2,7 @@
 how their returns come back from other nodes (Ray: the owner's task
 submitter, reference counter and object recovery). See node_network.py."""
 import logging
+import os
 import queue
 import threading
 import time
@@ -172,10 +173,17 @@ class ClusterRouter:
 
     NODES_TTL_S = 1.0
 
-    def __init__(self, w, gcs, token: str):
+    def __init__(self, w, gcs, token: str, borrower: bool = False):
         self._w = w
         self._gcs = gcs
         self._token = token
+        # A worker's router (borrower_router): it only calls actors on other
+        # nodes whose handles it was passed; its own tasks stay on its node.
+        self._borrower = borrower
+        self._job_config = w.job_config if w.job_config is not None else rpc.JobConfig(
+            worker_env=[f"{k}={v}" for k, v in os.environ.items()],  # its job's
+            ray_namespace=getattr(w, "namespace", None) or "default",
+            entrypoint=f"miniray worker {os.getpid()} (calls to actors on other nodes)")
         self._lock = threading.RLock()
         self._nodes: List[Any] = []
         self._nodes_at = 0.0
@@ -226,6 +234,8 @@ class ClusterRouter:
         """Whether a call of this template may run elsewhere than here
         (decided once per template: this is on every call's path; a call
         that fits here may still spill while other nodes are alive)."""
+        if self._borrower:
+            return False
         route = template.route
         if route is None:
             route = template.route = self._may_move(template)
@@ -596,7 +606,7 @@ class ClusterRouter:
         req = rpc.PeerTaskRequest(job_id=self._job_id, driver_node_id=self._local_id, spec=spec,
                                   remote_args=remote_args)
         if with_job:
-            req.job = self._w.job_config
+            req.job = self._job_config
         req.spec.args = blob
         req.spec.dependencies = deps_remote
         function_id = bytes(spec.function_id)
@@ -978,7 +988,7 @@ class ClusterRouter:
 
     def _group_request(self, group: _ClusterGroup, indices=()):
         req = rpc.PeerPlacementGroupRequest(job_id=self._job_id, driver_node_id=self._local_id,
-                                            job=self._w.job_config, wait_s=2.0)
+                                            job=self._job_config, wait_s=2.0)
         req.group = rpc.CreatePlacementGroupRequest(
             placement_group_id=group.id, name=group.name,
             strategy=getattr(rpc.PlacementStrategy, group.strategy),
@@ -1111,6 +1121,30 @@ class ClusterRouter:
                 self.actors[reply.actor_id] = _RemoteActor(node, reply.actor_id)
             return reply
         return None
+
+    def handle_info(self, actor_id: bytes) -> tuple:
+        """What a handle of an actor on another node carries when it is
+        passed to a task or an actor: the actor's current id and node."""
+        actor = self.actors[actor_id]
+        return actor.remote_id, bytes(actor.node.node_id), self._address(actor.node)
+
+    def adopt_actor(self, actor_id: bytes, info: tuple) -> None:
+        """A handle passed to this process (handle_info): its calls go to
+        the actor's node, as this process's own calls to other nodes do."""
+        remote_id, node_id, address = info
+        with self._lock:
+            if actor_id in self.actors:
+                return
+            self._nodes_at = 0.0
+            node = next((n for n in self._alive_nodes() if n.node_id == node_id), None)
+            if node is None:  # a stand-in, for the messages
+                ip, _, port = address.rpartition(":")
+                node = rpc.GcsNodeInfo(node_id=node_id, node_manager_address=ip,
+                                       node_manager_port=int(port))
+            actor = _RemoteActor(node, remote_id)
+            if node.node_id not in {n.node_id for n in self._nodes}:
+                actor.dead = f"its node {address} is not alive"
+            self.actors[actor_id] = actor
 
     def submit_actor_call(self, actor_id: bytes, template, blob: bytes, deps: List[bytes],
                           keep):
@@ -1306,3 +1340,28 @@ class RemoteObjectRef(ObjectRef):
     def __del__(self):
         _tell_router("released", self._id)
         ObjectRef.__del__(self)
+
+
+_borrower_lock = threading.Lock()
+
+
+def borrower_router(w) -> ClusterRouter:
+    """The router of a worker that was passed the handle of an actor on
+    another node (made on first need): the cluster's address and token
+    are in its node's session directory."""
+    from miniray._private import cluster
+    with _borrower_lock:
+        if w.router is None:
+            log_dir = os.environ.get("MINIRAY_LOG_DIR", "")
+            session = os.path.dirname(log_dir.rstrip("/")) if log_dir else ""
+            address = cluster.read(session, "address") if session else None
+            token = cluster.read(session, "token") if session else None
+            if not address or not token:
+                raise TypeError("the handle of an actor on another node was passed to a "
+                                "process that is not part of a cluster")
+            host, port = cluster.parse_address(address)
+            router = ClusterRouter(w, _miniray_core.GcsClient(host, port, token, 3000), token,
+                                   borrower=True)
+            router.show_logs = False  # the actor's output goes to its creator's driver
+            w.router = router
+        return w.router

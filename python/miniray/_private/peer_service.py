@@ -3,6 +3,7 @@ and object manager services): other nodes' drivers run tasks and actors
 here, and any node pulls this node's objects. See node_network.py."""
 import collections
 import logging
+import os
 import threading
 import time
 from typing import Any, Deque, Dict, List, Tuple
@@ -364,8 +365,13 @@ class PeerService:
             if self._stopping:
                 raise exceptions.RaySystemError("this node is stopping")
             if self._reader is None or not self._reader.connected:
+                # Its job runs no tasks, but a node may start a worker for
+                # any job: the daemon's environment lets one start.
+                env = [f"{k}={v}" for k, v in os.environ.items() if k != "MINIRAY_LOG_DIR"]
+                env.append(f"MINIRAY_LOG_DIR={self._logs_dir}")
                 self._reader = _miniray_core.CoreWorker.connect_driver(
-                    self._socket, rpc.JobConfig(entrypoint="node daemon (object pulls)"))
+                    self._socket, rpc.JobConfig(worker_env=env,
+                                                entrypoint="node daemon (object pulls)"))
             return self._reader
 
     def _client(self, address: str):
