@@ -14,7 +14,12 @@ The driver measures:
   the driver's node (get on the driver): GB/s; and the same array summed by
   a task on node 3 (pulled node 2 -> node 3, plus a task): seconds;
 - remote tasks: no-op tasks placed on node 2 (NodeAffinity), 1,000 in a
-  batch (async) and one at a time (sync): tasks/s.
+  batch (async) and one at a time (sync): tasks/s;
+- spillback: 30 tasks of 0.2 s submitted at once with no placement asked
+  for (the driver's node has one CPU of the cluster's three: 2.0 s if the
+  work spreads over the nodes, 6.0 s if it stays): seconds;
+- a placement group of three 1-CPU bundles, STRICT_SPREAD (one per node),
+  from placement_group() to ready(): seconds.
 
 The multiprocessing line is this machine's floor for the same moves
 between two processes (a 200 MB bytes object through a Pipe; no-op calls to
@@ -44,7 +49,10 @@ METRICS = [  # (name, unit, higher is better)
     ("sum_on_third_node", "s", False),
     ("remote_async_tasks", "1/s", True),
     ("remote_sync_tasks", "1/s", True),
+    ("spill_30_naps", "s", False),
+    ("pg_across_nodes", "s", False),
 ]
+N_NAPS, NAP_S = 30, 0.2
 
 
 # ---------------------------------------------------------------------------
@@ -55,8 +63,10 @@ def run_driver(module_name: str, address: str, repeat: int) -> dict:
     ray = __import__(module_name)
     ray.init(address=address, **({"log_to_driver": False} if module_name == "ray" else {}))
     if module_name == "ray":
+        from ray.util.placement_group import placement_group, remove_placement_group
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     else:
+        from miniray.util.placement_group import placement_group, remove_placement_group
         from miniray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     ids = {n["NodeManagerAddress"]: n["NodeID"] for n in ray.nodes() if n["Alive"]}
     assert IPS[1] in ids and IPS[2] in ids, ids
@@ -75,8 +85,12 @@ def run_driver(module_name: str, address: str, repeat: int) -> dict:
     def noop():
         return None
 
+    @ray.remote
+    def nap(seconds):
+        time.sleep(seconds)
+
     out = {"transfer_to_driver": [], "sum_on_third_node": [], "remote_async_tasks": [],
-           "remote_sync_tasks": []}
+           "remote_sync_tasks": [], "spill_30_naps": [], "pg_across_nodes": []}
     ray.get(noop.options(scheduling_strategy=on2).remote())  # workers up
     ray.get(total.options(scheduling_strategy=on3).remote(np.zeros(10, dtype=np.uint8)))
     for r in range(repeat):
@@ -102,6 +116,17 @@ def run_driver(module_name: str, address: str, repeat: int) -> dict:
         for _ in range(N_SYNC):
             ray.get(noop.options(scheduling_strategy=on2).remote())
         out["remote_sync_tasks"].append(N_SYNC / (time.perf_counter() - t0))
+
+        time.sleep(1.5)  # every node idle, and seen so by the cluster
+        t0 = time.perf_counter()
+        ray.get([nap.remote(NAP_S) for _ in range(N_NAPS)])
+        out["spill_30_naps"].append(time.perf_counter() - t0)
+        time.sleep(1.5)
+        t0 = time.perf_counter()
+        pg = placement_group([{"CPU": 1}] * 3, strategy="STRICT_SPREAD")
+        ray.get(pg.ready())
+        out["pg_across_nodes"].append(time.perf_counter() - t0)
+        remove_placement_group(pg)
     ray.shutdown()
     return {k: statistics.median(v) for k, v in out.items()}
 
@@ -115,9 +140,14 @@ def _noop(_):
     return None
 
 
+def _nap(seconds):
+    time.sleep(seconds)
+
+
 def run_multiprocessing(repeat: int) -> dict:
     import multiprocessing as mp
-    out = {"transfer_to_driver": [], "remote_async_tasks": [], "remote_sync_tasks": []}
+    out = {"transfer_to_driver": [], "remote_async_tasks": [], "remote_sync_tasks": [],
+           "spill_30_naps": []}
     ctx = mp.get_context("fork")
     payload = bytes(SIZE)
     with ctx.Pool(1) as pool:
@@ -137,6 +167,11 @@ def run_multiprocessing(repeat: int) -> dict:
             for i in range(N_SYNC):
                 pool.apply(_noop, (i,))
             out["remote_sync_tasks"].append(N_SYNC / (time.perf_counter() - t0))
+    with ctx.Pool(3) as pool:  # the cluster's three CPUs
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            pool.map(_nap, [NAP_S] * N_NAPS, chunksize=1)
+            out["spill_30_naps"].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in out.items()}
 
 
@@ -252,8 +287,9 @@ def main():
         spread += f" / {_fmt(r[1])}-{_fmt(r[2])}" if r else ""
         print(line + spread)
     print(f"\n(medians of {args.runs} fresh clusters x {args.repeat} measurements; 200 MB "
-          f"arrays; {N_ASYNC} async / {N_SYNC} sync tasks on node 2; ratio > 1: miniray "
-          f"is faster)")
+          f"arrays; {N_ASYNC} async / {N_SYNC} sync tasks on node 2; {N_NAPS} tasks of "
+          f"{NAP_S} s placed by the scheduler (multiprocessing: a Pool of 3); ratio > 1: "
+          f"miniray is faster)")
 
 
 if __name__ == "__main__":

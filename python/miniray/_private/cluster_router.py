@@ -14,7 +14,8 @@ from _miniray_core import Message, rpc
 from miniray import exceptions
 from miniray._private import serialization
 from miniray._private.node_network import (
-    CALL_TIMEOUT_S, MAX_BATCH, PULL_TIMEOUT_S, _net, pull_into, store_bytes, store_error)
+    CALL_TIMEOUT_S, MAX_BATCH, PULL_TIMEOUT_S, _net, pull_into, reserve_group, store_bytes,
+    store_error)
 from miniray._private.object_ref import ObjectRef
 from miniray._private.worker_state import global_worker
 
@@ -78,6 +79,9 @@ class _Placement:
         self.spec, self.strategy, self.generator, self.route = spec, strategy, 0, None
 
 
+_TASKS = " tasks"  # in _sent_since_view: how many were sent (not a resource name)
+
+
 class _Spill:
     """The route of a call that fits on this node: it runs here unless this
     node is busy and another has room (spillback; ClusterRouter._spill)."""
@@ -98,7 +102,7 @@ class _ClusterGroup:
     again: all bundles or none."""
 
     __slots__ = ("id", "specs", "strategy", "name", "state", "nodes", "waiting", "ready",
-                 "next", "warned")
+                 "readies", "next", "warned")
 
     def __init__(self, pg_id: bytes, specs, strategy: str, name: str):
         self.id, self.specs, self.strategy, self.name = pg_id, specs, strategy, name
@@ -106,6 +110,7 @@ class _ClusterGroup:
         self.nodes: List[Any] = []  # the node of each bundle, once CREATED
         self.waiting: List[Any] = []  # calls placed in it before it was created
         self.ready = threading.Event()  # CREATED or REMOVED
+        self.readies: List[bytes] = []  # ready()'s objects, made once it is
         self.next = 0  # round robin over its nodes for calls in any bundle
         self.warned = False
 
@@ -210,6 +215,8 @@ class ClusterRouter:
         self._sent_since_view: Dict[bytes, Dict[str, float]] = {}
         self._here_free: Dict[str, float] = {}
         self._here_asked_at = float("-inf")
+        self._here_load = 0.0  # tasks queued or running here when last asked
+        self._here_cpus = 1.0
         self.here_inflight: Dict[bytes, Dict[str, float]] = {}  # first return id -> demand
         self.show_logs = True  # init(log_to_driver=False): no
         self._watching = False
@@ -319,8 +326,9 @@ class ClusterRouter:
         owner): on the node that holds its arguments made elsewhere if that
         node has room (data locality); else here if this node has room;
         else on another node with room, by the GCS's view less what was
-        sent since; else here (it queues, as Ray's does when no node has
-        room)."""
+        sent since; else, no node having room, on the node with the
+        fewest tasks per CPU, this one on a tie (where it queues: Ray's
+        nodes spill queued tasks later; the driver spreads them now)."""
         others = [n for n in nodes if n.node_id != self._local_id]
         if not others:
             return None
@@ -331,9 +339,11 @@ class ClusterRouter:
             if self._here_fits(demand):
                 return None
             room = [n for n in others if self._view_fits(n, demand)]
-            if not room:
-                return None
-            return self._take(max(room, key=lambda n: self._view_free(n, "CPU")), demand)
+            if room:
+                return self._take(max(room, key=lambda n: self._view_free(n, "CPU")), demand)
+            here = (self._here_load + len(self.here_inflight)) / self._here_cpus
+            least = min(others, key=self._view_load)
+            return self._take(least, demand) if self._view_load(least) < here else None
 
     def _holder(self, deps, nodes):
         """With self._lock held: the node that holds most of these
@@ -353,6 +363,11 @@ class ClusterRouter:
         sent = self._sent_since_view.get(node.node_id, {})
         return node.resources_available.get(resource, 0.0) - sent.get(resource, 0.0)
 
+    def _view_load(self, node) -> float:
+        """Tasks per CPU on `node`: the GCS's view, and those sent since."""
+        sent = self._sent_since_view.get(node.node_id, {}).get(_TASKS, 0.0)
+        return (node.num_pending_tasks + sent) / max(node.resources_total.get("CPU", 0.0), 1.0)
+
     def _view_fits(self, node, demand: Dict[str, float]) -> bool:
         return all(self._view_free(node, k) >= v - 1e-9 for k, v in demand.items())
 
@@ -360,6 +375,7 @@ class ClusterRouter:
         sent = self._sent_since_view.setdefault(node.node_id, {})
         for k, v in demand.items():
             sent[k] = sent.get(k, 0.0) + v
+        sent[_TASKS] = sent.get(_TASKS, 0.0) + 1
         return node
 
     HERE_ASK_S = 0.002  # how often to ask this node what it has free, at most
@@ -385,6 +401,9 @@ class ClusterRouter:
         reply = self._w.core.resources()
         # Tasks queued here (waiting for a worker, say) will take what looks free.
         self._here_free = {} if reply.num_queued else dict(reply.available)
+        cpus = reply.total.get("CPU", 0.0)
+        self._here_cpus = max(cpus, 1.0)
+        self._here_load = reply.num_queued + max(cpus - reply.available.get("CPU", 0.0), 0.0)
         self._here_asked_at = now
         self.here_inflight.clear()
         return fits()
@@ -964,13 +983,20 @@ class ClusterRouter:
         parts: Dict[str, List[int]] = {}
         for index, node in enumerate(plan):
             parts.setdefault(self._address(node), []).append(index)
-        asked = []
-        reserved = True
-        for address, indices in parts.items():
-            asked.append(address)
-            if not self._reserve_part(address, group, indices):
-                reserved = False
-                break
+        # Every node's part at once (each call waits for its node to reserve).
+        asked = list(parts)
+        results: Dict[str, bool] = {}
+        threads = [threading.Thread(
+            target=lambda a=address, i=indices: results.__setitem__(
+                a, self._reserve_part(a, group, i)), daemon=True) for address, indices in
+            list(parts.items())[1:]]
+        for t in threads:
+            t.start()
+        first = asked[0]
+        results[first] = self._reserve_part(first, group, parts[first])
+        for t in threads:
+            t.join()
+        reserved = all(results.get(a, False) for a in asked)
         with self._lock:
             if reserved and group.state == "PENDING":
                 group.state, group.nodes = "CREATED", plan
@@ -982,9 +1008,43 @@ class ClusterRouter:
             for address in asked:
                 self._release_part(address, group)
             return group.state != "PENDING"
+        self._tell_ready(group)
         for task in waiting:
             self._send_in_group(task)
         return True
+
+    def group_ready(self, pg_id: bytes) -> Optional[ObjectRef]:
+        """ready() of a group across nodes: an object made here as soon as
+        the group is reserved (True), or removed first (an error); None if
+        it is not such a group."""
+        group = self._groups.get(pg_id)
+        if group is None:
+            return None
+        core = self._w.core
+        object_id = _miniray_core.new_object_id()
+        core.expect_object(object_id)  # held by the router until made
+        ref = ObjectRef(object_id, core)
+        with self._lock:
+            if not group.ready.is_set():
+                group.readies.append(object_id)
+                return ref
+        self._answer_ready(group, object_id)
+        return ref
+
+    def _tell_ready(self, group: _ClusterGroup) -> None:
+        with self._lock:
+            readies, group.readies = group.readies, []
+        for object_id in readies:
+            self._answer_ready(group, object_id)
+
+    def _answer_ready(self, group: _ClusterGroup, object_id: bytes) -> None:
+        core = self._w.core
+        if group.state == "CREATED":
+            store_bytes(core, object_id, memoryview(serialization.serialize(True).to_bytes()))
+        else:
+            store_error(core, object_id, exceptions.TaskUnschedulableError(
+                f"placement group {group.id.hex()} was removed before it was ready"))
+        core.remove_local_ref(object_id)
 
     def _group_request(self, group: _ClusterGroup, indices=()):
         req = rpc.PeerPlacementGroupRequest(job_id=self._job_id, driver_node_id=self._local_id,
@@ -1000,8 +1060,13 @@ class ClusterRouter:
         with self._lock:
             self._group_nodes.add(address)
         try:
-            row = rpc.parse("PlacementGroupInfo", self._client(address).call(
-                "CreatePlacementGroup", self._group_request(group, indices), CALL_TIMEOUT_S))
+            if address == self._local_address:  # this node: through the driver's client
+                req = rpc.parse("PeerPlacementGroupRequest", self._group_request(group, indices))
+                row = reserve_group(self._w.core, req.group, req.wait_s)
+            else:
+                row = rpc.parse("PlacementGroupInfo", self._client(address).call(
+                    "CreatePlacementGroup", self._group_request(group, indices),
+                    CALL_TIMEOUT_S))
         except Exception as e:  # noqa: BLE001 - the node is gone: placed again
             if not group.warned:
                 group.warned = True
@@ -1012,6 +1077,9 @@ class ClusterRouter:
 
     def _release_part(self, address: str, group: _ClusterGroup) -> None:
         try:
+            if address == self._local_address:
+                self._w.core.remove_placement_group(group.id)
+                return
             self._client(address).call("RemovePlacementGroup", self._group_request(group),
                                        30.0)
         except Exception:  # noqa: BLE001 - the node is gone, and the part with it
@@ -1029,6 +1097,7 @@ class ClusterRouter:
             waiting, group.waiting = group.waiting, []
             group.ready.set()
             self._groups_changed.notify_all()
+        self._tell_ready(group)
         if created:
             for address in {self._address(n) for n in group.nodes}:
                 self._release_part(address, group)

@@ -15,22 +15,26 @@ needs them):
   to whoever pulls it (PullObject), waiting for it to be made.
 
 - `ClusterRouter` runs in an attached driver: it places each task
-  (`scheduling_strategy="SPREAD"`, `NodeAffinitySchedulingStrategy`, or a
-  task that does not fit on this node at all), sends the tasks for other
+  (`scheduling_strategy="SPREAD"`, `NodeAffinitySchedulingStrategy`, a
+  task that does not fit on this node at all, spillback when this node has
+  no room, the node that made its arguments, a placement group's bundle),
+  places placement groups' bundles on the nodes, sends the tasks for other
   nodes from one sender thread per node, and gives the driver placeholders
   for their returns in its own node's object table (`expect_object`), so
   that get, wait and local tasks that take them work as for local objects.
   An object is pulled into this node when someone here needs it (get,
   wait, a local task's argument); a task on a third node pulls it from
-  where it is. When the node holding a result or running a task dies, the
-  task is submitted again elsewhere while it has retries left (Ray's
-  lineage reconstruction), otherwise its returns hold ObjectLostError
-  naming the object and the node.
+  where it is. When the node holding a result or running a task dies (or
+  the cluster declares it dead), the task is submitted again elsewhere
+  while it has retries left (Ray's lineage reconstruction), otherwise its
+  returns hold ObjectLostError naming the object and the node. A worker
+  that is passed the handle of an actor on another node gets a router of
+  its own, for calls to such actors only.
 
-Not yet across nodes (they run on the driver's node): placement groups,
-generator tasks, tasks whose arguments contain ObjectRefs nested inside
-other values, and handles of actors on other nodes passed to tasks.
+Not yet across nodes (they run on the driver's node): generator tasks and
+tasks whose arguments contain ObjectRefs nested inside other values.
 """
+import time
 from typing import Any, Dict
 
 import _miniray_core
@@ -96,6 +100,23 @@ def store_error(core, local_id: bytes, exc: BaseException) -> None:
     """Stores `exc` as the value of `local_id` (get raises it)."""
     data = serialization.serialize(exc, serialization.TASK_ERROR).to_bytes()
     core.put_inline(local_id, data, [])
+
+
+def reserve_group(core, group, wait_s: float):
+    """Asks `core`'s node for a part of a placement group (a
+    CreatePlacementGroupRequest with its bundle_indices) and waits up to
+    `wait_s` for it to be reserved: the part's PlacementGroupInfo (its
+    state says whether it is)."""
+    core.create_placement_group(group)
+    deadline = time.monotonic() + min(max(wait_s, 0.0), 10.0)
+    while True:
+        row = next((r for r in core.placement_group_table().groups
+                    if r.placement_group_id == group.placement_group_id), None)
+        if row is None:
+            raise ValueError("the node did not keep the placement group (its id is taken)")
+        if int(row.state) != 0 or time.monotonic() >= deadline:  # not PENDING
+            return row
+        time.sleep(0.001)  # the node reserves it in its next scheduling pass
 
 
 def _check_id(value: bytes, what: str, size: int = 0) -> None:

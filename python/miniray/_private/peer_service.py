@@ -15,7 +15,7 @@ from miniray import exceptions
 from miniray._private.log_monitor import LogMonitor
 from miniray._private.node_network import (
     ACTOR_ID_SIZE, MAX_BATCH, NODE_ID_SIZE, PG_ID_SIZE, PULL_TIMEOUT_S, INLINE_REPLY_BYTES,
-    _check_id, _net, pull_into)
+    _check_id, _net, pull_into, reserve_group)
 
 logger = logging.getLogger("miniray.node")
 
@@ -225,16 +225,7 @@ class PeerService:
         if not group.bundle_indices:
             raise ValueError("CreatePlacementGroup takes a part of a group: its bundle_indices")
         rpc.validate(rpc.ClientMessage(create_placement_group=group))
-        job = self._job(req)
-        job.core.create_placement_group(group)
-        deadline = time.monotonic() + min(max(req.wait_s, 0.0), 10.0)
-        while True:
-            row = self._group_row(job, group.placement_group_id)
-            if row is None:
-                raise ValueError("the node did not keep the placement group (its id is taken)")
-            if int(row.state) != 0 or time.monotonic() >= deadline:  # not PENDING
-                return row
-            time.sleep(0.005)
+        return reserve_group(self._job(req).core, group, req.wait_s)
 
     def _get_logs(self, req):
         """A driver's job's lines here (none if it has no job here, after
@@ -255,13 +246,6 @@ class PeerService:
             job = self._jobs.get(key)
         if job is not None:  # else the job ended here, and its groups with it
             job.core.remove_placement_group(req.group.placement_group_id)
-
-    @staticmethod
-    def _group_row(job: _PeerJob, pg_id: bytes):
-        for row in job.core.placement_group_table().groups:
-            if row.placement_group_id == pg_id:
-                return row
-        return None
 
     def _prepare(self, job: _PeerJob, req):
         """Exports the request's functions and fetches its arguments; an

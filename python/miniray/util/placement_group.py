@@ -68,7 +68,13 @@ class PlacementGroup:
 
     def ready(self) -> "miniray.ObjectRef[bool]":
         """An ObjectRef that resolves (to True) once the group is reserved:
-        a task placed in the group, as Ray's ready() is."""
+        a task placed in the group, as Ray's ready() is (for a group across
+        nodes, an object the driver makes as soon as it is reserved)."""
+        w = worker_mod.global_worker
+        if w.router is not None:
+            ref = w.router.group_ready(self.id.binary())
+            if ref is not None:
+                return ref
         from miniray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
         strategy = PlacementGroupSchedulingStrategy(self)
         return _bundle_reservation_check.options(scheduling_strategy=strategy).remote(

@@ -1,10 +1,11 @@
 """Scheduling strategies (as ray.util.scheduling_strategies), for the
 `scheduling_strategy` option of tasks and actors.
 
-"DEFAULT" and "SPREAD" are accepted as strings (one node: both place the
-task here). PlacementGroupSchedulingStrategy runs it in a placement group's
-bundles. NodeAffinitySchedulingStrategy names a node: this one, or with
-soft=True any; a hard affinity to a node that is not in the cluster makes
+"DEFAULT" and "SPREAD" are accepted as strings (on one node both place
+the task here; across nodes see docs/cluster.md). PlacementGroupScheduling-
+Strategy runs it in a placement group's bundles. NodeAffinitySchedulingStrategy
+names a node; with soft=True any; a hard affinity to a node that is not in
+the cluster makes
 the task fail with TaskUnschedulableError (an actor's creation raises
 ActorUnschedulableError), as Ray's does.
 """
