@@ -14,9 +14,10 @@ from _miniray_core import Message, rpc
 from miniray import exceptions
 from miniray._private import serialization
 from miniray._private.node_network import (
-    CALL_TIMEOUT_S, MAX_BATCH, PULL_TIMEOUT_S, _net, pull_into, reserve_group, store_bytes,
-    store_error)
+    CALL_TIMEOUT_S, MAX_BATCH, PULL_TIMEOUT_S, _net, pull_into, store_bytes, store_error)
+from miniray._private.cluster_groups import ClusterGroups
 from miniray._private.object_ref import ObjectRef
+from miniray._private.spillback import Spill, Spillback
 from miniray._private.worker_state import global_worker
 
 logger = logging.getLogger("miniray")
@@ -79,81 +80,6 @@ class _Placement:
         self.spec, self.strategy, self.generator, self.route = spec, strategy, 0, None
 
 
-_TASKS = " tasks"  # in _sent_since_view: how many were sent (not a resource name)
-
-
-class _Spill:
-    """The route of a call that fits on this node: it runs here unless this
-    node is busy and another has room (spillback; ClusterRouter._spill)."""
-
-    __slots__ = ("demand",)
-
-    def __init__(self, demand: Dict[str, float]):
-        self.demand = demand
-
-
-class _ClusterGroup:
-    """A placement group made by this driver whose bundles may go to
-    several nodes (Ray: the GCS's placement group scheduler). The router
-    places each bundle on a node from the GCS's view of free resources,
-    asks every node for its part, and only once all are reserved (CREATED)
-    sends the calls placed in the group, which wait here until then; if a
-    part cannot be had, every part is given back and the group is placed
-    again: all bundles or none."""
-
-    __slots__ = ("id", "specs", "strategy", "name", "state", "nodes", "waiting", "ready",
-                 "readies", "next", "warned")
-
-    def __init__(self, pg_id: bytes, specs, strategy: str, name: str):
-        self.id, self.specs, self.strategy, self.name = pg_id, specs, strategy, name
-        self.state = "PENDING"  # CREATED, REMOVED
-        self.nodes: List[Any] = []  # the node of each bundle, once CREATED
-        self.waiting: List[Any] = []  # calls placed in it before it was created
-        self.ready = threading.Event()  # CREATED or REMOVED
-        self.readies: List[bytes] = []  # ready()'s objects, made once it is
-        self.next = 0  # round robin over its nodes for calls in any bundle
-        self.warned = False
-
-
-def plan_bundles(specs: List[Dict[str, float]], strategy: str, nodes, local_id: bytes):
-    """The node of each bundle, or None if they do not fit now, from what
-    each node has free (`nodes`: GcsNodeInfo rows). PACK puts them on as few
-    nodes as it can (this one first), STRICT_PACK on one, SPREAD across as
-    many as it can, STRICT_SPREAD each on its own node."""
-    order = sorted(nodes, key=lambda n: n.node_id != local_id)  # this node first
-    free = {n.node_id: dict(n.resources_available) for n in order}
-
-    def fits(node, demand):
-        return all(free[node.node_id].get(k, 0.0) >= v - 1e-9 for k, v in demand.items())
-
-    if strategy in ("PACK", "STRICT_PACK"):
-        total: Dict[str, float] = {}
-        for spec in specs:
-            for k, v in spec.items():
-                total[k] = total.get(k, 0.0) + v
-        for node in order:
-            if fits(node, total):
-                return [node] * len(specs)
-        if strategy == "STRICT_PACK":
-            return None
-    plan: List[Any] = []
-    for spec in specs:
-        used = [n.node_id for n in plan]
-        if strategy == "PACK":  # the nodes used already first
-            candidates = sorted(order, key=lambda n: n.node_id not in used)
-        elif strategy == "SPREAD":  # the least used first
-            candidates = sorted(order, key=lambda n: used.count(n.node_id))
-        else:  # STRICT_SPREAD
-            candidates = [n for n in order if n.node_id not in used]
-        node = next((n for n in candidates if fits(n, spec)), None)
-        if node is None:
-            return None
-        for k, v in spec.items():
-            free[node.node_id][k] = free[node.node_id].get(k, 0.0) - v
-        plan.append(node)
-    return plan
-
-
 class _RemoteObject:
     """A return of a remote task, by its id in this node's table. The node
     that made it keeps it until the driver has it here (pulled) or dropped
@@ -204,20 +130,9 @@ class ClusterRouter:
         self.actors: Dict[bytes, _RemoteActor] = {}  # by the id its handles know
         self._job_id = bytes.fromhex(w.core.job_id)
         self._closed = False
-        self._groups: Dict[bytes, _ClusterGroup] = {}  # placement groups across nodes
-        self._groups_changed = threading.Condition(self._lock)
-        self._group_nodes: set = set()  # nodes asked for parts of them
-        # Spillback (_spill): what other nodes have free is the GCS's view
-        # (refreshed every NODES_TTL_S) less what this driver sent them since;
-        # this node's is asked of it when the calls run here since the last
-        # asking (and not yet gotten by the driver) may have used it up.
-        self._others = False
-        self._sent_since_view: Dict[bytes, Dict[str, float]] = {}
-        self._here_free: Dict[str, float] = {}
-        self._here_asked_at = float("-inf")
-        self._here_load = 0.0  # tasks queued or running here when last asked
-        self._here_cpus = 1.0
-        self.here_inflight: Dict[bytes, Dict[str, float]] = {}  # first return id -> demand
+        self.groups = ClusterGroups(self)  # placement groups across nodes
+        self._others = False  # other nodes are alive
+        self.spill = Spillback(self)  # where calls that fit here run
         self.show_logs = True  # init(log_to_driver=False): no
         self._watching = False
         self._followers: Dict[str, threading.Thread] = {}  # by node: their output
@@ -231,7 +146,7 @@ class ClusterRouter:
             nodes.sort(key=lambda n: n.node_id)
             self._nodes, self._nodes_at = nodes, now
             self._others = any(n.node_id != self._local_id for n in nodes)
-            self._sent_since_view = {}  # the view now counts what was sent before
+            self.spill.new_view()
             for n in nodes:
                 if n.node_id == self._local_id:
                     self._local_address = self._address(n)
@@ -246,7 +161,7 @@ class ClusterRouter:
         route = template.route
         if route is None:
             route = template.route = self._may_move(template)
-        if route.__class__ is _Spill:
+        if route.__class__ is Spill:
             if time.monotonic() - self._nodes_at > self.NODES_TTL_S:
                 with self._lock:
                     self._alive_nodes()
@@ -258,10 +173,10 @@ class ClusterRouter:
             return False
         strategy = template.strategy
         if strategy is not None and strategy != "DEFAULT":
-            return not hasattr(strategy, "placement_group") or self._group_of(strategy) is not None
+            return not hasattr(strategy, "placement_group") or self.groups.group_of(strategy) is not None
         if not self._fits_here(template.spec):
             return True
-        return _Spill(dict(template.spec.required_resources))
+        return Spill(dict(template.spec.required_resources))
 
     def _fits_here(self, spec) -> bool:
         """Whether this node has the resources of `spec` at all (cached)."""
@@ -278,13 +193,13 @@ class ClusterRouter:
         with self._lock:
             nodes = [n for n in self._alive_nodes() if n.node_id not in exclude]
         strategy = template.strategy
-        group = self._group_of(strategy)
+        group = self.groups.group_of(strategy)
         if group is not None:
             if group.state == "REMOVED":
                 raise exceptions.TaskUnschedulableError(
                     f"The task {template.spec.name} cannot be scheduled: its placement group "
                     f"was removed")
-            node = self._bundle_node(group, strategy.placement_group_bundle_index)
+            node = self.groups.bundle_node(group, strategy.placement_group_bundle_index)
             if node.node_id in exclude or all(n.node_id != node.node_id for n in nodes):
                 raise exceptions.TaskUnschedulableError(
                     f"The task {template.spec.name} cannot be scheduled: its placement group "
@@ -313,7 +228,7 @@ class ClusterRouter:
         demand = dict(template.spec.required_resources)
         here_ok = any(n.node_id == self._local_id for n in nodes)
         if here_ok and self._fits_here(template.spec):
-            return self._spill(demand, nodes, deps)
+            return self.spill.place(demand, nodes, deps)
         fit = [n for n in nodes
                if all(n.resources_total.get(k, 0.0) >= v for k, v in demand.items())]
         if not fit:
@@ -321,112 +236,12 @@ class ClusterRouter:
         best = max(fit, key=lambda n: sum(n.resources_available.get(k, 0.0) for k in demand))
         return None if best.node_id == self._local_id else best
 
-    def _spill(self, demand: Dict[str, float], nodes, deps=()):
-        """Where a call that fits here runs (Ray's spillback, decided by the
-        owner): on the node that holds its arguments made elsewhere if that
-        node has room (data locality); else here if this node has room;
-        else on another node with room, by the GCS's view less what was
-        sent since; else, no node having room, on the node with the
-        fewest tasks per CPU, this one on a tie (where it queues: Ray's
-        nodes spill queued tasks later; the driver spreads them now)."""
-        others = [n for n in nodes if n.node_id != self._local_id]
-        if not others:
-            return None
-        with self._lock:
-            holder = self._holder(deps, others)
-            if holder is not None and self._view_fits(holder, demand):
-                return self._take(holder, demand)
-            if self._here_fits(demand):
-                return None
-            room = [n for n in others if self._view_fits(n, demand)]
-            if room:
-                return self._take(max(room, key=lambda n: self._view_free(n, "CPU")), demand)
-            here = (self._here_load + len(self.here_inflight)) / self._here_cpus
-            least = min(others, key=self._view_load)
-            return self._take(least, demand) if self._view_load(least) < here else None
-
-    def _holder(self, deps, nodes):
-        """With self._lock held: the node that holds most of these
-        arguments, of those not here (made there by this driver's tasks)."""
-        counts: Dict[bytes, int] = {}
-        for d in deps:
-            obj = self._objects.get(d)
-            if obj is not None and not obj.pulled and obj.task.node is not None:
-                node_id = obj.task.node.node_id
-                counts[node_id] = counts.get(node_id, 0) + 1
-        if not counts:
-            return None
-        best = max(counts, key=counts.get)
-        return next((n for n in nodes if n.node_id == best), None)
-
-    def _view_free(self, node, resource: str) -> float:
-        sent = self._sent_since_view.get(node.node_id, {})
-        return node.resources_available.get(resource, 0.0) - sent.get(resource, 0.0)
-
-    def _view_load(self, node) -> float:
-        """Tasks per CPU on `node`: the GCS's view, and those sent since."""
-        sent = self._sent_since_view.get(node.node_id, {}).get(_TASKS, 0.0)
-        return (node.num_pending_tasks + sent) / max(node.resources_total.get("CPU", 0.0), 1.0)
-
-    def _view_fits(self, node, demand: Dict[str, float]) -> bool:
-        return all(self._view_free(node, k) >= v - 1e-9 for k, v in demand.items())
-
-    def _take(self, node, demand: Dict[str, float]):
-        sent = self._sent_since_view.setdefault(node.node_id, {})
-        for k, v in demand.items():
-            sent[k] = sent.get(k, 0.0) + v
-        sent[_TASKS] = sent.get(_TASKS, 0.0) + 1
-        return node
-
-    HERE_ASK_S = 0.002  # how often to ask this node what it has free, at most
-
-    def _here_fits(self, demand: Dict[str, float]) -> bool:
-        """With self._lock held: whether this node has room for `demand`,
-        counting the calls run here since it was last asked that the
-        driver has not gotten yet; asked again (a round trip) when they
-        may have used it up, at most every HERE_ASK_S unless it had room."""
-        def fits():
-            used: Dict[str, float] = {}
-            for d in self.here_inflight.values():
-                for k, v in d.items():
-                    used[k] = used.get(k, 0.0) + v
-            return all(self._here_free.get(k, 0.0) - used.get(k, 0.0) >= v - 1e-9
-                       for k, v in demand.items())
-        if fits():
-            return True
-        had_room = all(self._here_free.get(k, 0.0) >= v - 1e-9 for k, v in demand.items())
-        now = time.monotonic()
-        if not had_room and now - self._here_asked_at < self.HERE_ASK_S:
-            return False
-        reply = self._w.core.resources()
-        # Tasks queued here (waiting for a worker, say) will take what looks free.
-        self._here_free = {} if reply.num_queued else dict(reply.available)
-        cpus = reply.total.get("CPU", 0.0)
-        self._here_cpus = max(cpus, 1.0)
-        self._here_load = reply.num_queued + max(cpus - reply.available.get("CPU", 0.0), 0.0)
-        self._here_asked_at = now
-        self.here_inflight.clear()
-        return fits()
-
-    def ran_here(self, template, first_id: bytes) -> None:
-        """A call of a template that may spill was submitted here."""
-        route = template.route
-        if route.__class__ is _Spill and self._others:
-            with self._lock:
-                self.here_inflight[first_id] = route.demand
-
-    def got(self, ids) -> None:
-        """The driver has these objects: calls here that made them are done."""
-        with self._lock:
-            for i in ids:
-                self.here_inflight.pop(i, None)
-
     # Submission -------------------------------------------------------------
 
     def submit(self, template, blob: bytes, deps: List[bytes], keep) -> Optional[Any]:
         """Sends a call to the node it is placed on; its ObjectRefs, or None
         when it runs here after all."""
-        group = self._group_of(template.strategy)
+        group = self.groups.group_of(template.strategy)
         if group is not None and not group.ready.is_set():  # sent once it is reserved
             task = self._new_task(template, blob, deps, keep, None)
             with self._lock:
@@ -436,10 +251,10 @@ class ClusterRouter:
             self._send_in_group(task)
             return self._refs(task)
         route = template.route
-        if route.__class__ is _Spill:  # the common case: straight to the decision
+        if route.__class__ is Spill:  # the common case: straight to the decision
             with self._lock:
                 nodes = self._alive_nodes()
-            node = self._spill(route.demand, nodes, deps)
+            node = self.spill.place(route.demand, nodes, deps)
         else:
             node = self.place(template, deps=deps)
         if node is None:
@@ -898,28 +713,7 @@ class ClusterRouter:
                     return n
         raise exceptions.RaySystemError("this driver's node is not in the node table")
 
-    # Placement groups across nodes -------------------------------------------
-
-    def spans_nodes(self) -> bool:
-        """Whether the cluster has other live nodes (placement groups made
-        now may use them)."""
-        with self._lock:
-            self._nodes_at = 0.0
-            return any(n.node_id != self._local_id for n in self._alive_nodes())
-
-    def _group_of(self, strategy) -> Optional[_ClusterGroup]:
-        """The group across nodes a strategy names, if it is one of ours."""
-        pg = getattr(strategy, "placement_group", None)
-        return None if pg is None else self._groups.get(pg.id.binary())
-
-    def _bundle_node(self, group: _ClusterGroup, index: int):
-        """The node of bundle `index` (-1: each of the group's nodes in turn)."""
-        if index >= 0:
-            return group.nodes[index]
-        with self._lock:
-            distinct = list({n.node_id: n for n in group.nodes}.values())
-            group.next += 1
-            return distinct[group.next % len(distinct)]
+    # Placement groups across nodes (cluster_groups.py) ----------------------
 
     def _send_in_group(self, task: _RemoteTask) -> None:
         """Sends a call that waited for its group to be reserved (or fails it)."""
@@ -934,190 +728,6 @@ class ClusterRouter:
             task.node = node
             self._send(task)
 
-    def create_group(self, pg_id: bytes, specs: List[Dict[str, float]], strategy: str,
-                     name: str) -> None:
-        """A placement group whose bundles may go to several nodes; placed
-        by the router's planner thread (see _ClusterGroup)."""
-        with self._lock:
-            first = not self._groups
-            self._groups[pg_id] = _ClusterGroup(pg_id, specs, strategy, name)
-            self._groups_changed.notify_all()
-        if first:
-            threading.Thread(target=self._plan_groups, daemon=True,
-                             name="miniray-placement-groups").start()
-
-    def _plan_groups(self) -> None:
-        """Places the pending groups, oldest first, until the driver leaves:
-        each try reads the GCS's view of what the nodes have free."""
-        backoff = 0.05
-        while True:
-            with self._lock:
-                pending = [g for g in self._groups.values() if g.state == "PENDING"]
-                if self._closed:
-                    return
-                if not pending:
-                    self._groups_changed.wait()
-                    backoff = 0.05
-                    continue
-            if all(self._try_place(g) for g in pending):
-                backoff = 0.05
-                continue
-            with self._lock:  # a part did not fit: try again once the view moved
-                self._groups_changed.wait(backoff)
-            backoff = min(backoff * 2, 1.0)
-
-    def _try_place(self, group: _ClusterGroup) -> bool:
-        """One try at reserving `group`: whether it is reserved now."""
-        with self._lock:
-            self._nodes_at = 0.0
-            nodes = list(self._alive_nodes())
-        plan = plan_bundles(group.specs, group.strategy, nodes, self._local_id)
-        if plan is None:
-            if not group.warned:
-                group.warned = True
-                logger.warning(
-                    "placement group %s (%s, bundles %s) cannot be placed on the cluster's "
-                    "free resources now; it stays pending", group.id.hex(), group.strategy,
-                    group.specs)
-            return False
-        parts: Dict[str, List[int]] = {}
-        for index, node in enumerate(plan):
-            parts.setdefault(self._address(node), []).append(index)
-        # Every node's part at once (each call waits for its node to reserve).
-        asked = list(parts)
-        results: Dict[str, bool] = {}
-        threads = [threading.Thread(
-            target=lambda a=address, i=indices: results.__setitem__(
-                a, self._reserve_part(a, group, i)), daemon=True) for address, indices in
-            list(parts.items())[1:]]
-        for t in threads:
-            t.start()
-        first = asked[0]
-        results[first] = self._reserve_part(first, group, parts[first])
-        for t in threads:
-            t.join()
-        reserved = all(results.get(a, False) for a in asked)
-        with self._lock:
-            if reserved and group.state == "PENDING":
-                group.state, group.nodes = "CREATED", plan
-                waiting, group.waiting = group.waiting, []
-                group.ready.set()
-            else:
-                waiting = None
-        if waiting is None:  # all or none: give back the parts reserved
-            for address in asked:
-                self._release_part(address, group)
-            return group.state != "PENDING"
-        self._tell_ready(group)
-        for task in waiting:
-            self._send_in_group(task)
-        return True
-
-    def group_ready(self, pg_id: bytes) -> Optional[ObjectRef]:
-        """ready() of a group across nodes: an object made here as soon as
-        the group is reserved (True), or removed first (an error); None if
-        it is not such a group."""
-        group = self._groups.get(pg_id)
-        if group is None:
-            return None
-        core = self._w.core
-        object_id = _miniray_core.new_object_id()
-        core.expect_object(object_id)  # held by the router until made
-        ref = ObjectRef(object_id, core)
-        with self._lock:
-            if not group.ready.is_set():
-                group.readies.append(object_id)
-                return ref
-        self._answer_ready(group, object_id)
-        return ref
-
-    def _tell_ready(self, group: _ClusterGroup) -> None:
-        with self._lock:
-            readies, group.readies = group.readies, []
-        for object_id in readies:
-            self._answer_ready(group, object_id)
-
-    def _answer_ready(self, group: _ClusterGroup, object_id: bytes) -> None:
-        core = self._w.core
-        if group.state == "CREATED":
-            store_bytes(core, object_id, memoryview(serialization.serialize(True).to_bytes()))
-        else:
-            store_error(core, object_id, exceptions.TaskUnschedulableError(
-                f"placement group {group.id.hex()} was removed before it was ready"))
-        core.remove_local_ref(object_id)
-
-    def _group_request(self, group: _ClusterGroup, indices=()):
-        req = rpc.PeerPlacementGroupRequest(job_id=self._job_id, driver_node_id=self._local_id,
-                                            job=self._job_config, wait_s=2.0)
-        req.group = rpc.CreatePlacementGroupRequest(
-            placement_group_id=group.id, name=group.name,
-            strategy=getattr(rpc.PlacementStrategy, group.strategy),
-            bundles=[rpc.Bundle(resources=group.specs[i]) for i in indices],
-            bundle_indices=list(indices))
-        return req.serialize()
-
-    def _reserve_part(self, address: str, group: _ClusterGroup, indices: List[int]) -> bool:
-        with self._lock:
-            self._group_nodes.add(address)
-        try:
-            if address == self._local_address:  # this node: through the driver's client
-                req = rpc.parse("PeerPlacementGroupRequest", self._group_request(group, indices))
-                row = reserve_group(self._w.core, req.group, req.wait_s)
-            else:
-                row = rpc.parse("PlacementGroupInfo", self._client(address).call(
-                    "CreatePlacementGroup", self._group_request(group, indices),
-                    CALL_TIMEOUT_S))
-        except Exception as e:  # noqa: BLE001 - the node is gone: placed again
-            if not group.warned:
-                group.warned = True
-                logger.warning("node %s could not reserve its part of placement group %s: %s",
-                               address, group.id.hex(), e)
-            return False
-        return int(row.state) == 1  # CREATED
-
-    def _release_part(self, address: str, group: _ClusterGroup) -> None:
-        try:
-            if address == self._local_address:
-                self._w.core.remove_placement_group(group.id)
-                return
-            self._client(address).call("RemovePlacementGroup", self._group_request(group),
-                                       30.0)
-        except Exception:  # noqa: BLE001 - the node is gone, and the part with it
-            pass
-
-    def remove_group(self, pg_id: bytes) -> bool:
-        """Removes a group across nodes (what runs in it stops); False if
-        it is not one."""
-        with self._lock:
-            group = self._groups.get(pg_id)
-            if group is None:
-                return False
-            created = group.state == "CREATED"
-            group.state = "REMOVED"
-            waiting, group.waiting = group.waiting, []
-            group.ready.set()
-            self._groups_changed.notify_all()
-        self._tell_ready(group)
-        if created:
-            for address in {self._address(n) for n in group.nodes}:
-                self._release_part(address, group)
-        for task in waiting:
-            self._send_in_group(task)  # fails: the group is gone
-        return True
-
-    def group_rows(self) -> List[Dict[str, Any]]:
-        """placement_group_table's rows of the groups across nodes."""
-        with self._lock:
-            groups = list(self._groups.values())
-        return [{
-            "placement_group_id": g.id.hex(),
-            "name": g.name,
-            "bundles": dict(enumerate(g.specs)),
-            "bundles_to_node_id": ({i: n.node_id.hex() for i, n in enumerate(g.nodes)}
-                                   if g.state == "CREATED" else {}),
-            "strategy": g.strategy,
-            "state": g.state,
-        } for g in groups]
 
     # Actors -----------------------------------------------------------------
 
@@ -1128,7 +738,7 @@ class ClusterRouter:
         placement = _Placement(spec, strategy)
         if not self.wants(placement):
             return None
-        group = self._group_of(strategy)
+        group = self.groups.group_of(strategy)
         if group is not None:  # an actor's creation waits for its group
             group.ready.wait()
             if group.state == "REMOVED":
@@ -1345,9 +955,9 @@ class ClusterRouter:
         """The driver is leaving: each node it used ends its job there."""
         with self._lock:
             self._closed = True
-            self._groups_changed.notify_all()
+            self.groups.wake()
             senders = list(self._senders.items())
-            used = set(self._senders) | set(self._exported) | self._group_nodes
+            used = set(self._senders) | set(self._exported) | self.groups.nodes_asked
             self._nodes_at = 0.0
             try:  # a node declared dead may hang (cut off): not waited for
                 alive = {self._address(n) for n in self._alive_nodes()}

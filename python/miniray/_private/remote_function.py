@@ -292,7 +292,7 @@ class RemoteFunction(Generic[R]):
         ids = w.core.submit_task(template.spec, blob, deps, contained)
         del keep  # the task now holds its argument object
         if router is not None and ids:
-            router.ran_here(template, ids[0])  # counted until gotten (spillback)
+            router.spill.ran_here(template, ids[0])  # counted until gotten
         return returns_of(w, ids, template)
 
 

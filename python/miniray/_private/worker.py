@@ -515,8 +515,8 @@ def get(object_refs: Union[ObjectRef[Any], Sequence[ObjectRef[Any]]], *,
     if router is not None:
         router.fetch(ids)  # objects made on other nodes come here first
     values = w.core.get(ids, _timeout_arg(timeout))
-    if router is not None and router.here_inflight:
-        router.got(ids)  # the calls that made them are done (spillback)
+    if router is not None and router.spill.here_inflight:
+        router.spill.got(ids)  # the calls that made them are done
     results = [serialization.deserialize_value(v) for v in values]
     return results[0] if single else results
 

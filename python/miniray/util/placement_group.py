@@ -72,7 +72,7 @@ class PlacementGroup:
         nodes, an object the driver makes as soon as it is reserved)."""
         w = worker_mod.global_worker
         if w.router is not None:
-            ref = w.router.group_ready(self.id.binary())
+            ref = w.router.groups.ready_ref(self.id.binary())
             if ref is not None:
                 return ref
         from miniray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -138,10 +138,10 @@ def placement_group(bundles: List[Dict[str, float]], strategy: str = "PACK", nam
         raise TypeError(f"name must be a string, got {name!r}")
     w = worker_mod._ensure_connected()
     pg_id = PlacementGroupID(os.urandom(16))
-    if w.router is not None and lifetime is None and w.router.spans_nodes():
+    if w.router is not None and lifetime is None and w.router.groups.spans_nodes():
         # A driver attached to a cluster of several nodes: its router places
         # the bundles on the nodes (cluster_router.py).
-        w.router.create_group(pg_id.binary(), specs, strategy, name)
+        w.router.groups.create(pg_id.binary(), specs, strategy, name)
         return PlacementGroup(pg_id, specs)
     w.core.create_placement_group(rpc.CreatePlacementGroupRequest(
         placement_group_id=pg_id.binary(), name=name,
@@ -161,7 +161,7 @@ def remove_placement_group(placement_group: PlacementGroup) -> None:
         raise TypeError(f"remove_placement_group expects a PlacementGroup, "
                         f"got {type(placement_group).__name__}")
     w = worker_mod._ensure_connected()
-    if w.router is not None and w.router.remove_group(placement_group.id.binary()):
+    if w.router is not None and w.router.groups.remove(placement_group.id.binary()):
         return
     w.core.remove_placement_group(placement_group.id.binary())
 
@@ -177,7 +177,7 @@ def _table(core: Any = None) -> List[Dict[str, Any]]:
         w = worker_mod._ensure_connected()
         core, router = w.core, w.router
     node_id = core.node_id
-    rows = router.group_rows() if router is not None else []
+    rows = router.groups.rows() if router is not None else []
     across = {row["placement_group_id"] for row in rows}
     for g in core.placement_group_table().groups:
         if g.placement_group_id.hex() in across:
