@@ -461,6 +461,15 @@ def test_a_node_killed_during_a_job_its_tasks_finish_elsewhere(cluster3):
     node3 = ids[IPS[2]]
     # Node 3 has one CPU: the tasks queue there (3 s each); the actor takes
     # no CPU, so it runs beside them.
+    # A placement group's bundle there too (put there first: it fits), and
+    # a task in it.
+    from miniray.util.placement_group import (
+        placement_group, placement_group_table, remove_placement_group)
+    from miniray.util.scheduling_strategies import PlacementGroupSchedulingStrategy as In
+    pg = placement_group([{"CPU": 0.01}], _soft_target_node_id=node3)
+    assert miniray.get(pg.ready(), timeout=30)
+    assert placement_group_table(pg)["bundles_to_node_id"][0] == node3
+    in_group = slow_node_of.options(scheduling_strategy=In(pg, 0), num_cpus=0.01).remote(3)
     retried = [slow_node_of.options(scheduling_strategy=on(node3, soft=True)).remote(3)
                for _ in range(2)]
     lost = slow_node_of.options(scheduling_strategy=on(node3, soft=True),
@@ -474,6 +483,12 @@ def test_a_node_killed_during_a_job_its_tasks_finish_elsewhere(cluster3):
         os.kill(json.load(f)["pid"], signal.SIGKILL)
     results = miniray.get(retried, timeout=60)
     assert all(r in (ids[IPS[0]], ids[IPS[1]]) for r in results)
+    # The bundle is placed again on a live node (RESCHEDULING, then
+    # CREATED), and the task in it runs there.
+    assert miniray.get(in_group, timeout=60) in (ids[IPS[0]], ids[IPS[1]])
+    row = placement_group_table(pg)
+    assert row["state"] == "CREATED" and row["bundles_to_node_id"][0] != node3
+    remove_placement_group(pg)
     with pytest.raises(exceptions.ObjectLostError, match=rf"{IPS[2]}.*no retries left"):
         miniray.get(lost, timeout=60)
     # The actor is made again on another node (max_restarts=1), its state

@@ -28,14 +28,18 @@ class _ClusterGroup:
     asks every node for its part, and only once all are reserved (CREATED)
     sends the calls placed in the group, which wait here until then; if a
     part cannot be had, every part is given back and the group is placed
-    again: all bundles or none."""
+    again: all bundles or none. When a node holding bundles dies, those
+    bundles are placed again on other nodes (RESCHEDULING, as Ray's), and
+    the calls for the group wait until they are."""
 
-    __slots__ = ("id", "specs", "strategy", "name", "state", "nodes", "waiting", "ready",
-                 "readies", "next", "warned")
+    __slots__ = ("id", "specs", "strategy", "name", "target", "state", "nodes", "lost",
+                 "waiting", "ready", "readies", "next", "warned")
 
-    def __init__(self, pg_id: bytes, specs, strategy: str, name: str):
+    def __init__(self, pg_id: bytes, specs, strategy: str, name: str, target: bytes = b""):
         self.id, self.specs, self.strategy, self.name = pg_id, specs, strategy, name
-        self.state = "PENDING"  # CREATED, REMOVED
+        self.target = target  # _soft_target_node_id: the node tried first
+        self.state = "PENDING"  # CREATED, RESCHEDULING, REMOVED
+        self.lost: List[int] = []  # RESCHEDULING: the bundles to place again
         self.nodes: List[Any] = []  # the node of each bundle, once CREATED
         self.waiting: List[Any] = []  # calls placed in it before it was created
         self.ready = threading.Event()  # CREATED or REMOVED
@@ -44,12 +48,13 @@ class _ClusterGroup:
         self.warned = False
 
 
-def plan_bundles(specs: List[Dict[str, float]], strategy: str, nodes, local_id: bytes):
+def plan_bundles(specs: List[Dict[str, float]], strategy: str, nodes, local_id: bytes,
+                 target: bytes = b""):
     """The node of each bundle, or None if they do not fit now, from what
     each node has free (`nodes`: GcsNodeInfo rows). PACK puts them on as few
-    nodes as it can (this one first), STRICT_PACK on one, SPREAD across as
-    many as it can, STRICT_SPREAD each on its own node."""
-    order = sorted(nodes, key=lambda n: n.node_id != local_id)  # this node first
+    nodes as it can (`target` first, then this one), STRICT_PACK on one,
+    SPREAD across as many as it can, STRICT_SPREAD each on its own node."""
+    order = sorted(nodes, key=lambda n: (n.node_id != target, n.node_id != local_id))
     free = {n.node_id: dict(n.resources_available) for n in order}
 
     def fits(node, demand):
@@ -93,6 +98,7 @@ class ClusterGroups:
         self._groups: Dict[bytes, _ClusterGroup] = {}
         self._changed = threading.Condition(router._lock)
         self.nodes_asked: set = set()  # nodes asked for parts (they end them with the job)
+        self._lost_nodes: set = set()  # never placed on again
 
     def wake(self) -> None:
         """With the router's lock held: the driver is leaving."""
@@ -120,14 +126,15 @@ class ClusterGroups:
             group.next += 1
             return distinct[group.next % len(distinct)]
 
-    def create(self, pg_id: bytes, specs: List[Dict[str, float]], strategy: str,
-                     name: str) -> None:
+    def create(self, pg_id: bytes, specs: List[Dict[str, float]], strategy: str, name: str,
+               target: bytes = b"") -> None:
         """A placement group whose bundles may go to several nodes; placed
         by the router's planner thread (see _ClusterGroup)."""
         with self._lock:
             first = not self._groups
-            self._groups[pg_id] = _ClusterGroup(pg_id, specs, strategy, name)
+            self._groups[pg_id] = _ClusterGroup(pg_id, specs, strategy, name, target)
             self._changed.notify_all()
+            self._r._watch()  # its nodes' deaths are seen
         if first:
             threading.Thread(target=self._plan_loop, daemon=True,
                              name="miniray-placement-groups").start()
@@ -138,7 +145,8 @@ class ClusterGroups:
         backoff = 0.05
         while True:
             with self._lock:
-                pending = [g for g in self._groups.values() if g.state == "PENDING"]
+                pending = [g for g in self._groups.values()
+                           if g.state in ("PENDING", "RESCHEDULING")]
                 if self._r._closed:
                     return
                 if not pending:
@@ -152,12 +160,55 @@ class ClusterGroups:
                 self._changed.wait(backoff)
             backoff = min(backoff * 2, 1.0)
 
+    def node_lost(self, node_id: bytes) -> None:
+        """A node died: the bundles it held are placed again elsewhere; the
+        group's calls wait meanwhile."""
+        with self._lock:
+            self._lost_nodes.add(node_id)
+            for g in self._groups.values():
+                lost = [i for i, n in enumerate(g.nodes) if n.node_id == node_id]
+                if g.state in ("CREATED", "RESCHEDULING") and lost:
+                    g.state = "RESCHEDULING"
+                    g.lost = sorted(set(g.lost) | set(lost))
+                    g.ready.clear()
+                    logger.warning("placement group %s lost bundles %s with node %s; they "
+                                   "are placed again", g.id.hex(), lost, node_id.hex())
+            self._changed.notify_all()
+
+    def any_created(self) -> bool:
+        """With the router's lock held: whether a group holds bundles."""
+        return any(g.state == "CREATED" for g in self._groups.values())
+
+    def holds_bundles_on(self, alive: set) -> set:
+        """The nodes not in `alive` that hold bundles of a group."""
+        with self._lock:
+            return {n.node_id for g in self._groups.values() if g.state == "CREATED"
+                    for n in g.nodes if n.node_id not in alive}
+
+    def wait_or_send(self, task) -> None:
+        """A call of a group that is being placed again waits for it."""
+        group = self.group_of(task.template.strategy)
+        with self._lock:
+            if group is not None and not group.ready.is_set():
+                group.waiting.append(task)
+                return
+        self._r._send_in_group(task)
+
     def _try_place(self, group: _ClusterGroup) -> bool:
-        """One try at reserving `group`: whether it is reserved now."""
+        """One try at reserving `group` (or, RESCHEDULING, its lost
+        bundles, on nodes that hold none of it): whether it is reserved now."""
         with self._lock:
             self._r._nodes_at = 0.0
-            nodes = list(self._r._alive_nodes())
-        plan = plan_bundles(group.specs, group.strategy, nodes, self._r._local_id)
+            state = group.state
+            indices = list(group.lost) if state == "RESCHEDULING" else \
+                list(range(len(group.specs)))
+            avoid = set(self._lost_nodes)
+            if state == "RESCHEDULING":  # a node's part is one request: not added to
+                avoid |= {n.node_id for i, n in enumerate(group.nodes) if i not in indices}
+            nodes = [n for n in self._r._alive_nodes() if n.node_id not in avoid]
+        found = plan_bundles([group.specs[i] for i in indices], group.strategy, nodes,
+                             self._r._local_id, group.target)
+        plan = None if found is None else dict(zip(indices, found))
         if plan is None:
             if not group.warned:
                 group.warned = True
@@ -167,7 +218,7 @@ class ClusterGroups:
                     group.specs)
             return False
         parts: Dict[str, List[int]] = {}
-        for index, node in enumerate(plan):
+        for index, node in plan.items():
             parts.setdefault(self._r._address(node), []).append(index)
         # Every node's part at once (each call waits for its node to reserve).
         asked = list(parts)
@@ -184,8 +235,14 @@ class ClusterGroups:
             t.join()
         reserved = all(results.get(a, False) for a in asked)
         with self._lock:
-            if reserved and group.state == "PENDING":
-                group.state, group.nodes = "CREATED", plan
+            if reserved and group.state == state:
+                if state == "PENDING":
+                    group.nodes = [plan[i] for i in indices]
+                else:
+                    for i in indices:
+                        group.nodes[i] = plan[i]
+                    group.lost = []
+                group.state = "CREATED"
                 waiting, group.waiting = group.waiting, []
                 group.ready.set()
             else:
@@ -193,7 +250,7 @@ class ClusterGroups:
         if waiting is None:  # all or none: give back the parts reserved
             for address in asked:
                 self._release_part(address, group)
-            return group.state != "PENDING"
+            return group.state != state
         self._tell_ready(group)
         for task in waiting:
             self._r._send_in_group(task)
@@ -233,7 +290,8 @@ class ClusterGroups:
         core.remove_local_ref(object_id)
 
     def _group_request(self, group: _ClusterGroup, indices=()):
-        req = rpc.PeerPlacementGroupRequest(job_id=self._r._job_id, driver_node_id=self._r._local_id,
+        req = rpc.PeerPlacementGroupRequest(job_id=self._r._job_id,
+                                            driver_node_id=self._r._local_id,
                                             job=self._r._job_config, wait_s=2.0)
         req.group = rpc.CreatePlacementGroupRequest(
             placement_group_id=group.id, name=group.name,
@@ -266,8 +324,8 @@ class ClusterGroups:
             if address == self._r._local_address:
                 self._r._w.core.remove_placement_group(group.id)
                 return
-            self._r._client(address).call("RemovePlacementGroup", self._group_request(group),
-                                       30.0)
+            self._r._client(address).call("RemovePlacementGroup",
+                                          self._group_request(group), 30.0)
         except Exception:  # noqa: BLE001 - the node is gone, and the part with it
             pass
 
@@ -278,14 +336,15 @@ class ClusterGroups:
             group = self._groups.get(pg_id)
             if group is None:
                 return False
-            created = group.state == "CREATED"
+            created = group.state in ("CREATED", "RESCHEDULING")
             group.state = "REMOVED"
             waiting, group.waiting = group.waiting, []
             group.ready.set()
             self._changed.notify_all()
         self._tell_ready(group)
         if created:
-            for address in {self._r._address(n) for n in group.nodes}:
+            for address in {self._r._address(n) for n in group.nodes
+                            if n.node_id not in self._lost_nodes}:
                 self._release_part(address, group)
         for task in waiting:
             self._r._send_in_group(task)  # fails: the group is gone

@@ -321,7 +321,7 @@ class ClusterRouter:
         while not self._closed:
             time.sleep(self.NODES_TTL_S)
             with self._lock:
-                if not (self._objects or self.actors):
+                if not (self._objects or self.actors or self.groups.any_created()):
                     continue
                 self._nodes_at = 0.0
                 try:
@@ -333,6 +333,8 @@ class ClusterRouter:
                          o.task.node.node_id not in alive}
                 actors = [a for a in self.actors.values()
                           if a.dead is None and a.node.node_id not in alive]
+            for node_id in self.groups.holds_bundles_on(alive):
+                self.groups.node_lost(node_id)
             for task in tasks.values():
                 address = self._address(task.node)
                 self._node_lost(task, f"node {address} was declared dead by the cluster "
@@ -636,6 +638,12 @@ class ClusterRouter:
             return
         if task.retries_left > 0:
             task.retries_left -= 1
+            if self.groups.group_of(task.template.strategy) is not None:
+                # In a placement group: its bundle goes elsewhere first.
+                logger.warning("task %s is submitted again: %s", task.template.spec.name, why)
+                self.groups.node_lost(task.node.node_id)
+                self._resend(task, None)
+                return
             try:
                 node = self.place(task.template, exclude={task.node.node_id})
             except exceptions.TaskUnschedulableError as e:
@@ -655,7 +663,8 @@ class ClusterRouter:
 
     def _resend(self, task: _RemoteTask, node) -> None:
         """Sends a task whose node died to `node` (its returns' pulls start
-        again once that node took it, for those still wanted here)."""
+        again once that node took it, for those still wanted here); None:
+        to its placement group's bundle, once it is placed again."""
         with self._lock:
             task.node, task.remote_ids = node, None
             task.sent.clear()
@@ -663,7 +672,10 @@ class ClusterRouter:
                 obj = self._objects.get(i)
                 if obj is not None:
                     obj.pulling = False
-        self._send(task)
+        if node is None:
+            self.groups.wait_or_send(task)
+        else:
+            self._send(task)
 
     def _actor_call_lost(self, task: _RemoteTask, why: str) -> None:
         """An actor call whose node died: the actor is made again elsewhere

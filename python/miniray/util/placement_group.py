@@ -105,7 +105,9 @@ def placement_group(bundles: List[Dict[str, float]], strategy: str = "PACK", nam
         strategy: "PACK" (default), "SPREAD", "STRICT_PACK" or "STRICT_SPREAD".
         name: a name get_placement_group() finds it by.
         lifetime: None (ends with the job) or "detached".
-        _soft_target_node_id: accepted for Ray compatibility (one node).
+        _soft_target_node_id: a node (hex id) to put the bundles on first,
+            if they fit there (a group across nodes; on one node it is
+            that node).
 
     Returns:
         A PlacementGroup.
@@ -141,7 +143,14 @@ def placement_group(bundles: List[Dict[str, float]], strategy: str = "PACK", nam
     if w.router is not None and lifetime is None and w.router.groups.spans_nodes():
         # A driver attached to a cluster of several nodes: its router places
         # the bundles on the nodes (cluster_router.py).
-        w.router.groups.create(pg_id.binary(), specs, strategy, name)
+        target = b""
+        if _soft_target_node_id is not None:
+            try:
+                target = bytes.fromhex(_soft_target_node_id)
+            except (TypeError, ValueError):
+                raise ValueError(f"_soft_target_node_id must be a node id in hex, got "
+                                 f"{_soft_target_node_id!r}") from None
+        w.router.groups.create(pg_id.binary(), specs, strategy, name, target)
         return PlacementGroup(pg_id, specs)
     w.core.create_placement_group(rpc.CreatePlacementGroupRequest(
         placement_group_id=pg_id.binary(), name=name,
