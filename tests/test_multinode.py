@@ -342,6 +342,12 @@ def call_counter(counter, k):
 
 
 @miniray.remote
+def call_counter_later(counter, k):
+    time.sleep(1.0)  # the driver has dropped its handle by then
+    return miniray.get(counter.incr.remote(k))
+
+
+@miniray.remote
 def pass_on(counter, k):
     """Passes the handle on again, to a task on the driver's node."""
     return miniray.get(call_counter.remote(counter, k))
@@ -357,6 +363,10 @@ def test_a_handle_of_an_actor_on_another_node_works_in_tasks_on_any_node(cluster
     # A task on node 3 passes it on to a task it submits there.
     assert miniray.get(pass_on.options(scheduling_strategy=on(ids[IPS[2]])).remote(c, 1000),
                        timeout=30) == (1112, ids[IPS[2]])
+    # A handle passed without the driver keeping one (the actor lives on).
+    ref = call_counter_later.remote(
+        Counter.options(scheduling_strategy=on(ids[IPS[2]])).remote(5), 1)
+    assert miniray.get(ref, timeout=30) == 6
     miniray.kill(c)
     with pytest.raises(exceptions.RayActorError):
         miniray.get(call_counter.remote(c, 1), timeout=30)

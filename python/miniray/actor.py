@@ -417,8 +417,8 @@ def _rebuild_handle(actor_id: bytes, metadata) -> ActorHandle:
 
 def _rebuild_remote_handle(actor_id: bytes, metadata, info) -> ActorHandle:
     """A handle of an actor on another node, passed to this process: its
-    calls go over NodeService (cluster_router.py). The actor lives while its
-    creator's handle does (a passed handle does not keep it alive)."""
+    calls go over NodeService (cluster_router.py). An actor whose handle
+    was passed lives until its creator's job ends or it is killed."""
     from miniray._private.cluster_router import borrower_router
     w = worker_mod.global_worker
     router = w.router if w.router is not None else borrower_router(w)

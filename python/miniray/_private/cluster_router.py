@@ -55,7 +55,7 @@ class _RemoteActor:
     new remote id (the driver's handles keep the first one)."""
 
     __slots__ = ("creation", "strategy", "blob", "deps", "dep_refs", "node", "remote_id",
-                 "restarts_left", "dead", "owned", "lock")
+                 "restarts_left", "dead", "owned", "passed", "lock")
 
     def __init__(self, node, remote_id: bytes, creation=None, strategy=None, blob=b"",
                  deps=(), dep_refs=()):
@@ -68,6 +68,10 @@ class _RemoteActor:
         self.restarts_left = float("inf") if restarts < 0 else restarts
         self.dead: Optional[str] = None  # why, once it is
         self.owned = creation is not None
+        # Its handle was passed to a task or actor: it lives until the job
+        # ends (or it is killed), since the driver does not know when the
+        # processes it reached drop their copies (Ray's borrowers tell).
+        self.passed = False
         self.lock = threading.Lock()
 
 
@@ -817,6 +821,7 @@ class ClusterRouter:
         """What a handle of an actor on another node carries when it is
         passed to a task or an actor: the actor's current id and node."""
         actor = self.actors[actor_id]
+        actor.passed = True
         return actor.remote_id, bytes(actor.node.node_id), self._address(actor.node)
 
     def adopt_actor(self, actor_id: bytes, info: tuple) -> None:
@@ -862,8 +867,11 @@ class ClusterRouter:
 
     def actor_released(self, actor_id: bytes) -> None:
         """The driver dropped its handle to an actor it made elsewhere."""
-        actor = self.actors.pop(actor_id, None)
-        if actor is not None and actor.owned:
+        actor = self.actors.get(actor_id)
+        if actor is None or actor.passed:
+            return  # a passed handle: the actor lives with the job
+        del self.actors[actor_id]
+        if actor.owned:
             frees: List[tuple] = []
             with self._lock:
                 self._unhold(actor.deps, frees)
