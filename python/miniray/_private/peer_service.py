@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Deque, Dict, List, Tuple
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 import _miniray_core
 from _miniray_core import Message, rpc
@@ -53,7 +53,17 @@ class _PeerJob:
         self.lines: Deque[Tuple[str, bool]] = collections.deque()
         self.dropped = 0
         self.lines_ready = threading.Condition()
-        self.monitor = LogMonitor(logs_dir, core.job_id, ip=ip, sink=self._keep_lines)
+        self._logs_dir, self._ip = logs_dir, ip
+        # Made when the driver first asks (not with log_to_driver=False):
+        # it reads the files from their start, so nothing is missed.
+        self.monitor: Optional[LogMonitor] = None
+
+    def _monitor(self) -> LogMonitor:
+        with self.lock:
+            if self.monitor is None:
+                self.monitor = LogMonitor(self._logs_dir, self.core.job_id, ip=self._ip,
+                                          sink=self._keep_lines)
+            return self.monitor
 
     def _keep_lines(self, lines: List[str], is_err: bool) -> None:
         with self.lines_ready:
@@ -66,8 +76,9 @@ class _PeerJob:
     def take_lines(self, wait_s: float):
         """The lines kept (a PeerLogsReply), waiting up to `wait_s` for some;
         with no wait, the files are read first (a driver's last call)."""
+        monitor = self._monitor()
         if wait_s <= 0:
-            self.monitor.poll()
+            monitor.poll()
             with self.lines_ready:  # the driver's follower, waiting: it may go
                 self.lines_ready.notify_all()
         with self.lines_ready:
@@ -82,7 +93,10 @@ class _PeerJob:
     def end(self) -> None:
         """The driver is gone: its tasks, objects and workers here too."""
         self.core.shutdown()
-        self.monitor.stop()
+        with self.lock:
+            monitor, self.monitor = self.monitor, None
+        if monitor is not None:
+            monitor.stop()
         with self.lines_ready:
             self.lines_ready.notify_all()
 
@@ -315,13 +329,13 @@ class PeerService:
             raise ValueError("a request must name its driver's job (job_id)")
         _check_id(req.driver_node_id, "driver_node_id", size=NODE_ID_SIZE)
         key = (bytes(req.driver_node_id), bytes(req.job_id))
+        stale = None
         with self._lock:
             if self._stopping:
                 raise exceptions.RaySystemError("this node is stopping")
             job = self._jobs.get(key)
             if job is not None and not job.core.connected:  # its node connection broke
-                job.monitor.stop()
-                job = None
+                stale, job = job, None
             if job is None:
                 env = [e for e in req.job.worker_env if not e.startswith("MINIRAY_LOG_DIR=")]
                 env.append(f"MINIRAY_LOG_DIR={self._logs_dir}")
@@ -330,7 +344,9 @@ class PeerService:
                 job = self._jobs[key] = _PeerJob(
                     _miniray_core.CoreWorker.connect_driver(self._socket, config),
                     self._logs_dir, self._ip)
-            return job
+        if stale is not None:
+            stale.end()
+        return job
 
     def _core_holding(self, object_id: bytes):
         """The client to read an object through: the remote job's that made
