@@ -23,6 +23,10 @@ from miniray._private.worker_state import global_worker
 logger = logging.getLogger("miniray")
 
 
+INLINE_WAIT_S = 0.002  # how long a node waits for a task sent alone, to answer with its returns
+INLINE_SKIP = 50  # after a wait in vain, that function's next calls are not waited for
+
+
 class _RemoteTask:
     """A task the driver sent to another node: what it takes to send it again."""
 
@@ -132,6 +136,7 @@ class ClusterRouter:
         self.function_blobs: Dict[bytes, bytes] = {}
         self._fits: Dict[tuple, bool] = {}
         self.actors: Dict[bytes, _RemoteActor] = {}  # by the id its handles know
+        self._no_inline: Dict[bytes, int] = {}  # functions not waited for, how many more times
         self._job_id = bytes.fromhex(w.core.job_id)
         self._closed = False
         self.groups = ClusterGroups(self)  # placement groups across nodes
@@ -466,7 +471,18 @@ class ClusterRouter:
             if task.actor is not None:
                 req.spec.actor_id = task.actor.remote_id  # its current incarnation
             reqs.append(req)
-        body = rpc.PeerTaskBatch(tasks=reqs).serialize()
+        # A task sent alone: its node waits a little for its returns and
+        # answers with them (a sync call's second round trip saved), unless
+        # this function's last such wait was in vain (then not for a while).
+        wait = 0.0
+        if len(tasks) == 1:
+            key = bytes(tasks[0].template.spec.function_id) + tasks[0].template.spec.name.encode()
+            with self._lock:
+                skip = self._no_inline.get(key, 0)
+                if skip:
+                    self._no_inline[key] = skip - 1
+            wait = 0.0 if skip else INLINE_WAIT_S
+        body = rpc.PeerTaskBatch(tasks=reqs, inline_wait_s=wait).serialize()
         try:
             replies = rpc.parse("PeerTaskBatchReply",
                                 client.call("SubmitTask", body, CALL_TIMEOUT_S)).replies
@@ -480,6 +496,9 @@ class ClusterRouter:
                     f"node {address} did not take task {task.template.spec.name}: {e}"))
             return
         sent.update(exported)
+        if wait and not replies[0].values:  # it took longer: no wait for a while
+            with self._lock:
+                self._no_inline[key] = INLINE_SKIP
         for task, reply in zip(tasks, replies):
             self._took(task, reply)
 
@@ -489,8 +508,15 @@ class ClusterRouter:
             self._fail(task, serialization.error_to_exception(reply.error))
             return
         frees: List[tuple] = []
+        inline = []  # (object, value): returns that came with the answer
         with self._lock:
             task.remote_ids = list(reply.return_ids)
+            if len(reply.values) == len(task.local_ids):
+                for i, value in zip(task.local_ids, reply.values):
+                    obj = self._objects.get(i)
+                    if obj is not None and not (obj.pulling or obj.pulled or obj.released):
+                        obj.pulling = True  # fetch leaves it alone
+                        inline.append((obj, value))
             wanted = [i for i in task.local_ids
                       if i in self._objects and self._objects[i].wanted]
             for i in task.local_ids:  # dropped before the node took it
@@ -499,6 +525,8 @@ class ClusterRouter:
                     self._settle(obj, frees)
         task.sent.set()
         self._flush(frees)
+        for obj, value in inline:
+            self._store(obj, value)
         if wanted:
             self.fetch(wanted)
 
@@ -559,7 +587,6 @@ class ClusterRouter:
     def _pull_group(self, address: str, objs: List[_RemoteObject]) -> None:
         """Gets small objects of one node in one call; a large one is then
         streamed on its own (_pull)."""
-        core = self._w.core
         body = rpc.PeerGetRequest(object_ids=[o.task.remote_ids[o.index] for o in objs],
                                   timeout_s=PULL_TIMEOUT_S).serialize()
         try:
@@ -586,12 +613,16 @@ class ClusterRouter:
             if value.large:
                 self._pull(obj)
                 continue
-            local_id = obj.task.local_ids[obj.index]
-            if value.has("error"):
-                store_error(core, local_id, serialization.error_to_exception(value.error))
-            else:
-                store_bytes(core, local_id, memoryview(value.data))
-            self._pulled(obj)
+            self._store(obj, value)
+
+    def _store(self, obj: _RemoteObject, value) -> None:
+        """A small return's value (or error) from its node, stored here."""
+        local_id = obj.task.local_ids[obj.index]
+        if value.has("error"):
+            store_error(self._w.core, local_id, serialization.error_to_exception(value.error))
+        else:
+            store_bytes(self._w.core, local_id, memoryview(value.data))
+        self._pulled(obj)
 
     def _pull(self, obj: _RemoteObject) -> None:
         task = obj.task

@@ -124,8 +124,10 @@ class PeerService:
             batch = rpc.parse("PeerTaskBatch", body)
             if not batch.tasks:
                 raise ValueError("SubmitTask needs at least one task")
-            return rpc.PeerTaskBatchReply(
-                replies=[self._submit(req) for req in batch.tasks]).serialize()
+            replies = [self._submit(req) for req in batch.tasks]
+            if batch.inline_wait_s > 0 and len(replies) == 1 and replies[0].return_ids:
+                self._inline_values(batch.tasks[0], replies[0], min(batch.inline_wait_s, 0.1))
+            return rpc.PeerTaskBatchReply(replies=replies).serialize()
         if method == "FreeObjects":
             self._free(rpc.parse("FreeObjectsRequest", body))
             return b""
@@ -212,6 +214,24 @@ class PeerService:
         with job.lock:
             job.held.update(ids)
         return rpc.PeerTaskReply(return_ids=ids)
+
+    def _inline_values(self, req, reply, wait_s: float) -> None:
+        """A short task's returns in its SubmitTask answer, if all are made
+        within `wait_s` and small: the driver needs no second round trip."""
+        job = self._job(req)
+        try:
+            values = job.core.get(list(reply.return_ids), wait_s)
+        except exceptions.GetTimeoutError:
+            return
+        out = []
+        for value in values:
+            if isinstance(value, Message):
+                out.append(rpc.PeerObjectValue(error=value))
+            elif len(memoryview(value)) > INLINE_REPLY_BYTES:
+                return  # pulled as usual
+            else:
+                out.append(rpc.PeerObjectValue(data=bytes(memoryview(value))))
+        reply.values = out
 
     def _create_actor(self, req):
         spec = req.spec
