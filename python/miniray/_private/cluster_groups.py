@@ -104,7 +104,6 @@ class ClusterGroups:
         """With the router's lock held: the driver is leaving."""
         self._changed.notify_all()
 
-
     def spans_nodes(self) -> bool:
         """Whether the cluster has other live nodes (placement groups made
         now may use them)."""
@@ -166,7 +165,8 @@ class ClusterGroups:
         with self._lock:
             self._lost_nodes.add(node_id)
             for g in self._groups.values():
-                lost = [i for i, n in enumerate(g.nodes) if n.node_id == node_id]
+                lost = [i for i, n in enumerate(g.nodes)
+                        if n.node_id == node_id and i not in g.lost]
                 if g.state in ("CREATED", "RESCHEDULING") and lost:
                     g.state = "RESCHEDULING"
                     g.lost = sorted(set(g.lost) | set(lost))
@@ -224,8 +224,8 @@ class ClusterGroups:
         asked = list(parts)
         results: Dict[str, bool] = {}
         threads = [threading.Thread(
-            target=lambda a=address, i=indices: results.__setitem__(
-                a, self._reserve_part(a, group, i)), daemon=True) for address, indices in
+            target=lambda a=address, p=part: results.__setitem__(
+                a, self._reserve_part(a, group, p)), daemon=True) for address, part in
             list(parts.items())[1:]]
         for t in threads:
             t.start()
@@ -241,20 +241,25 @@ class ClusterGroups:
                 else:
                     for i in indices:
                         group.nodes[i] = plan[i]
-                    group.lost = []
-                group.state = "CREATED"
-                waiting, group.waiting = group.waiting, []
-                group.ready.set()
+                    # Another node may have died meanwhile: its bundles next.
+                    group.lost = [i for i in group.lost if i not in indices]
+                if group.lost:
+                    waiting = []
+                else:
+                    group.state = "CREATED"
+                    waiting, group.waiting = group.waiting, []
+                    group.ready.set()
             else:
                 waiting = None
         if waiting is None:  # all or none: give back the parts reserved
             for address in asked:
                 self._release_part(address, group)
             return group.state != state
-        self._tell_ready(group)
+        if group.state == "CREATED":
+            self._tell_ready(group)
         for task in waiting:
             self._r._send_in_group(task)
-        return True
+        return group.state == "CREATED"
 
     def ready_ref(self, pg_id: bytes) -> Optional[ObjectRef]:
         """ready() of a group across nodes: an object made here as soon as
