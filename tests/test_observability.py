@@ -287,10 +287,16 @@ def test_tqdm_ray_bar_updated_from_several_tasks(ray_start):
             pass
         return n
 
+    def finished():
+        # The driver reads each worker's file in turn: the bar may close once
+        # (one worker's bars done) before the others' lines are read.
+        bar = tqdm_ray.instance().bars().get("crunching") or {}
+        return bar.get("closed") and bar.get("x") == 100 and tqdm_ray.instance().bars()
+
     with contextlib.redirect_stderr(io.StringIO()) as drawn:
         assert miniray.get([crunch.remote(25) for _ in range(4)]) == [25] * 4
-        bars = wait_for(lambda: (tqdm_ray.instance().bars().get("crunching") or {})
-                           .get("closed") and tqdm_ray.instance().bars())
+        bars = wait_for(finished)
+    assert bars, tqdm_ray.instance().bars()
     bar = bars["crunching"]
     assert bar["x"] == 100 and bar["total"] == 100 and bar["bars"] == 4
     assert "crunching: 100%" in drawn.getvalue()
