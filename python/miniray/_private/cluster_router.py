@@ -14,7 +14,7 @@ from _miniray_core import Message, rpc
 from miniray import exceptions
 from miniray._private import serialization
 from miniray._private.node_network import (
-    CALL_TIMEOUT_S, MAX_BATCH, PULL_TIMEOUT_S, _net, pull_into, store_bytes, store_error)
+    CALL_TIMEOUT_S, MAX_BATCH, PULL_TIMEOUT_S, NodeClients, pull_into, store_bytes, store_error)
 from miniray._private.cluster_groups import ClusterGroups
 from miniray._private.object_ref import ObjectRef
 from miniray._private.spillback import Spill, Spillback
@@ -115,7 +115,6 @@ class ClusterRouter:
     def __init__(self, w, gcs, token: str, borrower: bool = False):
         self._w = w
         self._gcs = gcs
-        self._token = token
         # A worker's router (borrower_router): it only calls actors on other
         # nodes whose handles it was passed; its own tasks stay on its node.
         self._borrower = borrower
@@ -129,7 +128,7 @@ class ClusterRouter:
         self._local_id = bytes.fromhex(w.core.node_id)
         self._local_address: Optional[str] = None
         self._spread = 0
-        self._clients: Dict[str, Any] = {}
+        self._client = NodeClients(token).get  # a node's NodeService client, by address
         self._senders: Dict[str, queue.Queue] = {}
         self._objects: Dict[bytes, _RemoteObject] = {}
         self._exported: Dict[str, set] = {}  # node address -> function ids sent there
@@ -394,13 +393,6 @@ class ClusterRouter:
             run.append(line.text + "\n")
         if run:
             show(run, run_err)
-
-    def _client(self, address: str):
-        with self._lock:
-            client = self._clients.get(address)
-            if client is None:
-                client = self._clients[address] = _net().NodeServiceClient(address, self._token)
-            return client
 
     def _sender(self, address: str, q: queue.Queue) -> None:
         """Sends the tasks and frees for one node, in order: every item of

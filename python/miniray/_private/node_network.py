@@ -34,6 +34,7 @@ needs them):
 Not yet across nodes (they run on the driver's node): generator tasks and
 tasks whose arguments contain ObjectRefs nested inside other values.
 """
+import threading
 import time
 from typing import Any, Dict
 
@@ -56,6 +57,23 @@ def _net():
     """The gRPC extension, loaded on first use (see node_service.proto)."""
     import _miniray_net
     return _miniray_net
+
+
+class NodeClients:
+    """NodeService clients by node address ("IP:PORT"), one per node, made
+    on first use and kept (each holds its gRPC channel)."""
+
+    def __init__(self, token: str):
+        self._token = token
+        self._lock = threading.Lock()
+        self._clients: Dict[str, Any] = {}
+
+    def get(self, address: str):
+        with self._lock:
+            client = self._clients.get(address)
+            if client is None:
+                client = self._clients[address] = _net().NodeServiceClient(address, self._token)
+            return client
 
 
 def pull_into(core, client, object_id: bytes, local_id: bytes, timeout_s: float) -> None:

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Deque, Dict, List, Optional, Tuple
 
 import _miniray_core
 from _miniray_core import Message, rpc
@@ -15,7 +15,7 @@ from miniray import exceptions
 from miniray._private.log_monitor import LogMonitor
 from miniray._private.node_network import (
     ACTOR_ID_SIZE, MAX_BATCH, NODE_ID_SIZE, PG_ID_SIZE, PULL_TIMEOUT_S, INLINE_REPLY_BYTES,
-    _check_id, _net, pull_into, reserve_group)
+    NodeClients, _check_id, _net, pull_into, reserve_group)
 
 logger = logging.getLogger("miniray.node")
 
@@ -39,6 +39,16 @@ def _validate(spec) -> None:
 
 MAX_LOG_LINES = 10000  # kept for a driver that has not asked for them yet
 LOG_LINES_PER_REPLY = 2000
+
+
+def _value_message(value):
+    """An object's value as a PeerObjectValue: inline when small, else
+    marked large (to be pulled), or the error it holds."""
+    if isinstance(value, Message):
+        return rpc.PeerObjectValue(error=value)
+    if len(memoryview(value)) > INLINE_REPLY_BYTES:
+        return rpc.PeerObjectValue(large=True)
+    return rpc.PeerObjectValue(data=bytes(memoryview(value)))
 
 
 class _PeerJob:
@@ -108,11 +118,10 @@ class PeerService:
         self._socket = socket_name
         self._logs_dir = logs_dir
         self._ip = ip
-        self._token = token
         self._lock = threading.Lock()
         self._jobs: Dict[tuple, _PeerJob] = {}
         self._reader = None  # a client of this node that reads objects for pulls
-        self._clients: Dict[str, Any] = {}
+        self._client = NodeClients(token).get  # other nodes' NodeService clients
         self._stopping = False
         self.server = _net().NodeServiceServer(ip, port, token, self)
         self.address = f"{ip}:{self.server.port}"
@@ -179,15 +188,7 @@ class PeerService:
             _check_id(i, "object_id")
         timeout = PULL_TIMEOUT_S if req.timeout_s < 0 else min(req.timeout_s, PULL_TIMEOUT_S)
         values = self._core_holding(ids[0]).get(ids, timeout)
-        out = []
-        for value in values:
-            if isinstance(value, Message):
-                out.append(rpc.PeerObjectValue(error=value))
-            elif len(memoryview(value)) > INLINE_REPLY_BYTES:
-                out.append(rpc.PeerObjectValue(large=True))
-            else:
-                out.append(rpc.PeerObjectValue(data=bytes(memoryview(value))))
-        return rpc.PeerGetReply(values=out)
+        return rpc.PeerGetReply(values=[_value_message(v) for v in values])
 
     def refused(self, peer: str, why: str) -> None:
         logger.warning("NodeService call from %s refused: %s", peer, why)
@@ -223,15 +224,9 @@ class PeerService:
             values = job.core.get(list(reply.return_ids), wait_s)
         except exceptions.GetTimeoutError:
             return
-        out = []
-        for value in values:
-            if isinstance(value, Message):
-                out.append(rpc.PeerObjectValue(error=value))
-            elif len(memoryview(value)) > INLINE_REPLY_BYTES:
-                return  # pulled as usual
-            else:
-                out.append(rpc.PeerObjectValue(data=bytes(memoryview(value))))
-        reply.values = out
+        out = [_value_message(v) for v in values]
+        if not any(v.large for v in out):  # else pulled as usual
+            reply.values = out
 
     def _create_actor(self, req):
         spec = req.spec
@@ -265,9 +260,7 @@ class PeerService:
         """A driver's job's lines here (none if it has no job here, after
         waiting as asked, so that a driver's follower does not spin)."""
         wait_s = min(max(req.wait_s, 0.0), 5.0)
-        key = (bytes(req.driver_node_id), bytes(req.job_id))
-        with self._lock:
-            job = self._jobs.get(key)
+        job = self._existing_job(req)
         if job is None:
             time.sleep(wait_s)
             return rpc.PeerLogsReply()
@@ -275,9 +268,7 @@ class PeerService:
 
     def _remove_group(self, req) -> None:
         _check_id(req.group.placement_group_id, "placement_group_id", size=PG_ID_SIZE)
-        key = (bytes(req.driver_node_id), bytes(req.job_id))
-        with self._lock:
-            job = self._jobs.get(key)
+        job = self._existing_job(req)
         if job is not None:  # else the job ended here, and its groups with it
             job.core.remove_placement_group(req.group.placement_group_id)
 
@@ -329,10 +320,15 @@ class PeerService:
                     del job.args[object_id]
                     job.core.remove_local_ref(object_id)
 
-    def _free(self, req) -> None:
+    def _existing_job(self, req, end: bool = False) -> Optional[_PeerJob]:
+        """The job here of the request's driver, if it has one (taken out of
+        the table when `end`)."""
         key = (bytes(req.driver_node_id), bytes(req.job_id))
         with self._lock:
-            job = self._jobs.pop(key, None) if req.job_finished else self._jobs.get(key)
+            return self._jobs.pop(key, None) if end else self._jobs.get(key)
+
+    def _free(self, req) -> None:
+        job = self._existing_job(req, end=req.job_finished)
         if job is None:
             return
         if req.job_finished:
@@ -393,13 +389,6 @@ class PeerService:
                     self._socket, rpc.JobConfig(worker_env=env,
                                                 entrypoint="node daemon (object pulls)"))
             return self._reader
-
-    def _client(self, address: str):
-        with self._lock:
-            client = self._clients.get(address)
-            if client is None:
-                client = self._clients[address] = _net().NodeServiceClient(address, self._token)
-            return client
 
     def has_jobs(self) -> bool:
         with self._lock:
